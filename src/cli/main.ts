@@ -1,0 +1,42 @@
+import { parseArgs } from 'node:util';
+import { assertLimits } from '../limits.js';
+import { benchCommand } from './bench-command.js';
+
+const usage = `custos: fund custody for online marketplaces
+
+usage:
+  custos demo [--data DIR]             run a ledger demo on the embedded database
+  custos bench ledger [options]        measure the ledger (see --help)
+  custos migrate                       apply database migrations (DATABASE_URL or --data)
+  custos verify --platform ID          walk a book's hash chain
+
+environment: DATABASE_URL selects PostgreSQL; otherwise PGlite in --data (./data).`;
+
+export async function main(argv: string[]): Promise<number> {
+  assertLimits();
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'bench':
+      return benchCommand(rest);
+    case 'demo': {
+      const { demoCommand } = await import('./demo-command.js');
+      return demoCommand(rest);
+    }
+    case 'migrate':
+    case 'verify': {
+      const { storeCommand } = await import('./store-command.js');
+      return storeCommand(command, rest);
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(usage);
+      return command === undefined ? 1 : 0;
+    default:
+      console.error(`unknown command: ${command}\n\n${usage}`);
+      return 2;
+  }
+}
+
+export { parseArgs };

@@ -1,0 +1,96 @@
+import { limits } from '../limits.js';
+import type { EntryErrorCode } from './result-codes.js';
+import type { Account } from './types.js';
+
+/** An account's balances while a batch is being decided. */
+export interface WorkingAccount {
+  readonly account: Account;
+  debitsPendingMinor: bigint;
+  debitsPostedMinor: bigint;
+  creditsPendingMinor: bigint;
+  creditsPostedMinor: bigint;
+}
+
+export function workingCopy(source: WorkingAccount | Account): WorkingAccount {
+  const account = 'account' in source ? source.account : source;
+  return {
+    account,
+    debitsPendingMinor: source.debitsPendingMinor,
+    debitsPostedMinor: source.debitsPostedMinor,
+    creditsPendingMinor: source.creditsPendingMinor,
+    creditsPostedMinor: source.creditsPostedMinor,
+  };
+}
+
+export function toAccount(working: WorkingAccount): Account {
+  return {
+    ...working.account,
+    debitsPendingMinor: working.debitsPendingMinor,
+    debitsPostedMinor: working.debitsPostedMinor,
+    creditsPendingMinor: working.creditsPendingMinor,
+    creditsPostedMinor: working.creditsPostedMinor,
+  };
+}
+
+/**
+ * Adds new money (posted or reserved) to both sides of a posting, checking overflow first
+ * and then each account's flag. Mutates only when it returns null.
+ */
+export function applyNewMoney(
+  debit: WorkingAccount,
+  credit: WorkingAccount,
+  amount: bigint,
+  reserve: boolean,
+): EntryErrorCode | null {
+  const max = limits.balanceMinorMax;
+  const debitsPending = debit.debitsPendingMinor + (reserve ? amount : 0n);
+  const debitsPosted = debit.debitsPostedMinor + (reserve ? 0n : amount);
+  const creditsPending = credit.creditsPendingMinor + (reserve ? amount : 0n);
+  const creditsPosted = credit.creditsPostedMinor + (reserve ? 0n : amount);
+  if (debitsPending > max || debitsPosted > max || debitsPending + debitsPosted > max) return 'overflows_debits';
+  if (creditsPending > max || creditsPosted > max || creditsPending + creditsPosted > max) return 'overflows_credits';
+  // Reserved debits count against the limit at once; reserved credits do not count until posted.
+  if (debit.account.flags.debitsMustNotExceedCredits && debitsPending + debitsPosted > debit.creditsPostedMinor) {
+    return 'exceeds_credits';
+  }
+  if (credit.account.flags.creditsMustNotExceedDebits && creditsPending + creditsPosted > credit.debitsPostedMinor) {
+    return 'exceeds_debits';
+  }
+  debit.debitsPendingMinor = debitsPending;
+  debit.debitsPostedMinor = debitsPosted;
+  credit.creditsPendingMinor = creditsPending;
+  credit.creditsPostedMinor = creditsPosted;
+  return null;
+}
+
+/**
+ * Resolves a reserved posting: releases `reserved` from pending and posts `posted` of it.
+ * No flag can be broken: the reservation already counted against it.
+ */
+export function applyResolution(
+  debit: WorkingAccount,
+  credit: WorkingAccount,
+  reserved: bigint,
+  posted: bigint,
+): EntryErrorCode | null {
+  const max = limits.balanceMinorMax;
+  const debitsPosted = debit.debitsPostedMinor + posted;
+  const creditsPosted = credit.creditsPostedMinor + posted;
+  if (debitsPosted > max) return 'overflows_debits';
+  if (creditsPosted > max) return 'overflows_credits';
+  debit.debitsPendingMinor -= reserved;
+  debit.debitsPostedMinor = debitsPosted;
+  credit.creditsPendingMinor -= reserved;
+  credit.creditsPostedMinor = creditsPosted;
+  return null;
+}
+
+/** Net posted balance, credits − debits: positive for what we owe. */
+export function netPosted(a: WorkingAccount | Account): bigint {
+  return a.creditsPostedMinor - a.debitsPostedMinor;
+}
+
+/** Net pending balance, credits − debits. */
+export function netPending(a: WorkingAccount | Account): bigint {
+  return a.creditsPendingMinor - a.debitsPendingMinor;
+}

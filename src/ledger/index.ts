@@ -1,0 +1,10 @@
+export * from './types.js';
+export * from './result-codes.js';
+export { isValidId } from './id.js';
+export { decideAccount } from './account-rules.js';
+export { BatchDecider, decideBatch } from './decide-batch.js';
+export type { BatchDecision, BookView, PendingChange } from './decide-batch.js';
+export { canonicalEntry, chainHash, verifyChainSegment } from './entry-hash.js';
+export type { ChainCheck } from './entry-hash.js';
+export { netPending, netPosted } from './balance-rules.js';
+export type { LedgerStore, AccountLine, NetBalance, CloseAccountResult, LinePage } from './ledger-store.js';

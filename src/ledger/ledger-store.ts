@@ -1,0 +1,90 @@
+import type { ChainCheck } from './entry-hash.js';
+import type {
+  Account,
+  AccountInput,
+  AccountResult,
+  ChainHead,
+  Entry,
+  EntryInput,
+  EntryKind,
+  EntryResult,
+  Id,
+  Pending,
+} from './types.js';
+
+/**
+ * The storage port, declared by the code that moves money through it. Adapters live in
+ * `src/storage/`; nothing here knows which database is behind it.
+ */
+export interface LedgerStore {
+  /** Opens accounts (idempotent per id). A book is created with its first account. */
+  createAccounts(platformId: Id, accounts: readonly AccountInput[]): Promise<AccountResult[]>;
+  /** Closes an account whose balances are all zero; closed accounts take no new money. */
+  closeAccount(platformId: Id, accountId: Id): Promise<CloseAccountResult>;
+
+  /**
+   * Applies one entry through group commit: resolves once the batch it joined is durable.
+   * Rejects only when infrastructure failed; the outcome is then unknown, and submitting
+   * the same entry again (same id) is the safe way to learn it.
+   */
+  submit(platformId: Id, entry: EntryInput): Promise<EntryResult>;
+  /** Several entries, applied in order (they may span batches). */
+  submitMany(platformId: Id, entries: readonly EntryInput[]): Promise<EntryResult[]>;
+  /** Voids pending entries of a book whose timeout has passed; returns how many. */
+  expireDue(platformId: Id, limit?: number): Promise<number>;
+  /** Books that hold pending entries whose timeout has passed. */
+  booksWithDuePendings(limit?: number): Promise<Id[]>;
+
+  getAccounts(platformId: Id, ids: readonly Id[]): Promise<Account[]>;
+  listAccounts(platformId: Id, page: { afterId?: Id | undefined; limit: number }): Promise<Account[]>;
+  getEntries(platformId: Id, ids: readonly Id[]): Promise<Entry[]>;
+  /** The journal in order, from just after `afterSeq`. */
+  listEntries(platformId: Id, page: { afterSeq: bigint; limit: number }): Promise<Entry[]>;
+  /** One account's lines in journal order, each with the balances after it. */
+  listAccountLines(platformId: Id, accountId: Id, page: LinePage): Promise<AccountLine[]>;
+  /** An account's net balances just after entry `seq` (point in time). */
+  balanceAt(platformId: Id, accountId: Id, seq: bigint): Promise<NetBalance>;
+  /** The last entry written at or before a time: 0 before the first. */
+  seqAt(platformId: Id, atMs: number): Promise<bigint>;
+  listPendings(platformId: Id, page: { state: Pending['state']; afterId?: Id; limit: number }): Promise<Pending[]>;
+  head(platformId: Id): Promise<ChainHead | undefined>;
+  /** Walks the whole hash chain of a book. */
+  verifyChain(platformId: Id): Promise<ChainCheck>;
+
+  /** Waits until every submitted entry is written. */
+  drain(): Promise<void>;
+  /** Drains, then releases the database. */
+  close(): Promise<void>;
+}
+
+export type CloseAccountResult = 'closed' | 'account_not_found' | 'account_already_closed' | 'balance_not_zero';
+
+export interface LinePage {
+  /** The last line of the previous page. */
+  readonly after?: { readonly seq: bigint; readonly postingIndex: number } | undefined;
+  readonly limit: number;
+}
+
+export interface NetBalance {
+  /** credits − debits, posted. */
+  readonly postedMinor: bigint;
+  /** credits − debits, pending. */
+  readonly pendingMinor: bigint;
+}
+
+/** One posting seen from one account. */
+export interface AccountLine {
+  readonly seq: bigint;
+  readonly entryId: Id;
+  readonly postingIndex: number;
+  readonly kind: EntryKind;
+  readonly command: string;
+  readonly reference: string | null;
+  readonly occurredAtMs: number;
+  readonly side: 'debit' | 'credit';
+  readonly counterpartyAccountId: Id;
+  readonly amountMinor: bigint;
+  readonly pendingReleasedMinor: bigint;
+  readonly postedAfterMinor: bigint;
+  readonly pendingAfterMinor: bigint;
+}

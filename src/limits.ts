@@ -1,0 +1,58 @@
+/**
+ * Every limit Custos enforces, in one place (TigerBeetle's "put a limit on everything").
+ * Names carry units and end in Max/Min. `assertLimits()` runs at start-up and checks the
+ * relations between them, so a bad edit fails loudly instead of silently at run time.
+ */
+export const limits = {
+  /** Postings in one journal entry. An order with 30 payees and fees needs 61. */
+  postingsPerEntryMax: 64,
+  /** Largest amount of one posting: amounts cross the API as JSON numbers, ≤ 2^53 − 1. */
+  amountMinorMax: 2n ** 53n - 1n,
+  /** Largest value of any balance field: PostgreSQL bigint. */
+  balanceMinorMax: 2n ** 63n - 1n,
+  /** Longest a pending entry may wait before it expires by itself. */
+  pendingTimeoutSecondsMax: 366 * 24 * 3600,
+  /** Lengths of the descriptive strings stored on an entry or account. */
+  commandLengthMax: 64,
+  referenceLengthMax: 128,
+  actorLengthMax: 128,
+  accountCodeLengthMax: 40,
+  /** Accounts created by one call. */
+  accountsPerCallMax: 8190,
+
+  /** Group commit: entries decided and written in one database transaction. */
+  batchEntriesMax: 8190,
+  /** Group commit: postings in one database transaction (bounds statement size). */
+  batchPostingsMax: 16384,
+  /** Group commit default: how long an idle batcher waits for company before it writes. */
+  batchWaitMsDefault: 0,
+  /** Group commit: the longest wait anyone may configure. */
+  batchWaitMsMax: 100,
+  /** Commands queued per book beyond which new ones are refused as `overloaded`. */
+  batchQueueEntriesMax: 262_144,
+  /** Times a batch is retried after its optimistic insert met an existing entry id. */
+  batchConflictRetriesMax: 3,
+  /** Accounts whose balances a process keeps between batches (validated by the book version). */
+  balanceCacheAccountsMax: 1_000_000,
+
+  /** Rows returned by one page of a list query. */
+  pageSizeMax: 100,
+  /** Entries read per round trip by the hash-chain verifier. */
+  verifyChunkEntriesMax: 10_000,
+} as const;
+
+export type Limits = typeof limits;
+
+/** Crashes at start-up when the limits contradict each other. */
+export function assertLimits(l: Limits = limits): void {
+  const check = (ok: boolean, what: string): void => {
+    if (!ok) throw new Error(`limits: ${what}`);
+  };
+  check(l.postingsPerEntryMax >= 1, 'postingsPerEntryMax must be at least 1');
+  check(l.batchPostingsMax >= l.postingsPerEntryMax, 'a batch must hold the largest entry');
+  check(l.batchEntriesMax >= 1, 'batchEntriesMax must be at least 1');
+  check(l.amountMinorMax < l.balanceMinorMax, 'one amount must fit in a balance');
+  check(l.batchWaitMsDefault <= l.batchWaitMsMax, 'default batch wait above its maximum');
+  check(l.batchQueueEntriesMax >= l.batchEntriesMax, 'the queue must hold a full batch');
+  check(l.pageSizeMax >= 1 && l.pageSizeMax <= 1000, 'pageSizeMax out of range');
+}

@@ -1,0 +1,73 @@
+import type { Account, ChainHead, Id } from '../ledger/index.js';
+
+/** A book's head as stored: the chain head plus the version every writer bumps. */
+export interface BookHead extends ChainHead {
+  readonly version: bigint;
+}
+
+export function sameHead(a: BookHead, b: BookHead): boolean {
+  return a.seq === b.seq && a.hash === b.hash && a.version === b.version;
+}
+
+/**
+ * What this process knows about one book between batches: the head after the last batch it
+ * decided, and the balances as of that head. It is trusted only while the head in the
+ * database is that head: another writer moves it, and the next batch then forgets
+ * everything and reads balances again under lock.
+ */
+export class BookMemory {
+  head: BookHead | null = null;
+  readonly accounts = new Map<Id, Account>();
+  /** When the last batch handed to this book has been decided: the next decides after it. */
+  decided: Promise<void> = Promise.resolve();
+  /** When the last batch's transaction has ended: transactions of a book run in order. */
+  committed: Promise<void> = Promise.resolve();
+}
+
+/** Book memories of this process, bounded by `capacity` accounts in all (oldest go first). */
+export class BookMemories {
+  private readonly books = new Map<Id, BookMemory>();
+  private size = 0;
+
+  constructor(private readonly capacity: number) {}
+
+  of(platformId: Id): BookMemory {
+    let memory = this.books.get(platformId);
+    if (memory === undefined) {
+      memory = new BookMemory();
+      this.books.set(platformId, memory);
+    }
+    return memory;
+  }
+
+  /** The book is now at `head`, with these balances (on top of those already known). */
+  remember(memory: BookMemory, head: BookHead, accounts: Iterable<Account>): void {
+    memory.head = head;
+    for (const account of accounts) {
+      if (memory.accounts.delete(account.id)) this.size--;
+      memory.accounts.set(account.id, account);
+      this.size++;
+    }
+    this.evict();
+  }
+
+  forget(memory: BookMemory): void {
+    memory.head = null;
+    this.size -= memory.accounts.size;
+    memory.accounts.clear();
+  }
+
+  get accountsRemembered(): number {
+    return this.size;
+  }
+
+  private evict(): void {
+    for (const memory of this.books.values()) {
+      for (const id of memory.accounts.keys()) {
+        if (this.size <= this.capacity) return;
+        memory.accounts.delete(id);
+        this.size--;
+      }
+    }
+  }
+}

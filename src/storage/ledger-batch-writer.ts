@@ -1,0 +1,414 @@
+import assert from 'node:assert/strict';
+import { sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import { BatchDecider, decideBatch, entryErrorCodes, entryShapeErrorCodes, genesisHash } from '../ledger/index.js';
+import type { Account, BatchDecision, BookView, Entry, EntryInput, EntryResult, Id, Pending } from '../ledger/index.js';
+import { limits } from '../limits.js';
+import { sameHead } from './book-memory.js';
+import type { BookHead, BookMemories, BookMemory } from './book-memory.js';
+import type { Database } from './database.js';
+import {
+  lockBook,
+  selectAccounts,
+  selectEntriesById,
+  selectExistingIds,
+  selectPendings,
+} from './ledger-rows.js';
+import { plainArray, textArray } from './pg-array.js';
+
+export interface Clock {
+  nowMs(): number;
+}
+
+/** Thrown inside the transaction to roll it back when an entry id turned out to exist. */
+class ExistingIdsFound extends Error {
+  constructor(readonly ids: Id[]) {
+    super('entry ids exist already');
+  }
+}
+
+/** A batch decided ahead, on the head the batch before it will leave if it commits. */
+interface Prepared {
+  readonly base: BookHead;
+  readonly decision: BatchDecision;
+  readonly statement: WriteStatement;
+}
+
+/** Entries decided between two turns of the event loop, so I/O is never kept waiting long. */
+const decideSliceEntries = 512;
+
+/**
+ * Writes one batch of one book in one database transaction:
+ * lock the book's head row (every writer of the book takes it first, so writers never
+ * deadlock), read the balances this process does not already know under row locks in id
+ * order, decide every entry in memory with the pure core, then insert the entries and
+ * postings and update each touched balance row once, all in one statement.
+ *
+ * Two things keep the database busy instead of waiting on this process:
+ * - Balances this process wrote are remembered with the book head they belong to, and
+ *   trusted only when the locked head in the database is that head.
+ * - While one batch commits, the next is decided ahead on the head the first will leave.
+ *   Its transaction checks that head under lock and otherwise decides again.
+ *
+ * Entry ids are assumed new; if the insert meets an existing id, the transaction rolls back
+ * and the batch is decided again knowing the stored entries, which then answer `exists`.
+ */
+export class LedgerBatchWriter {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly memories: BookMemories,
+    private readonly clock: Clock,
+  ) {}
+
+  async write(platformId: Id, inputs: readonly EntryInput[]): Promise<EntryResult[]> {
+    const memory = this.memories.of(platformId);
+    const previousDecided = memory.decided;
+    const previousCommitted = memory.committed;
+    const decided = signal();
+    const committed = signal();
+    memory.decided = decided.promise;
+    memory.committed = committed.promise;
+    try {
+      // Decide as soon as the batch before has decided: while it commits, this one is ready.
+      await previousDecided;
+      let prepared = await this.prepare(platformId, memory, inputs);
+      if (prepared !== null) decided.fire();
+      await previousCommitted;
+      const existing = new Map<Id, Entry>();
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await this.db
+            .transaction()
+            .execute((trx) => this.attempt(trx, platformId, memory, inputs, prepared, existing, decided.fire));
+        } catch (error) {
+          this.memories.forget(memory);
+          prepared = null;
+          if (error instanceof StaleSpeculation) continue;
+          if (!(error instanceof ExistingIdsFound) || attempt >= limits.batchConflictRetriesMax) throw error;
+          for (const entry of await selectEntriesById(this.db, platformId, error.ids)) existing.set(entry.id, entry);
+        }
+      }
+    } finally {
+      decided.fire();
+      committed.fire();
+    }
+  }
+
+  /**
+   * Decides a batch ahead when everything it needs is in memory: new money only (posts and
+   * voids need pending entries read from the database) and every account known. Moves the
+   * book's memory on to the head this batch leaves, so the next batch can build on it.
+   */
+  private async prepare(platformId: Id, memory: BookMemory, inputs: readonly EntryInput[]): Promise<Prepared | null> {
+    const base = memory.head;
+    if (base === null) return null;
+    const accounts = new Map<Id, Account>();
+    for (const input of inputs) {
+      if (input.kind !== 'posted' && input.kind !== 'pending') return null;
+      for (const posting of input.postings) {
+        for (const id of [posting.debitAccountId, posting.creditAccountId]) {
+          const account = memory.accounts.get(id);
+          if (account === undefined) return null;
+          accounts.set(id, account);
+        }
+      }
+    }
+    const view: BookView = { account: (id) => accounts.get(id), pending: () => undefined, existing: () => undefined };
+    const decider = new BatchDecider(platformId, base, view, this.clock.nowMs());
+    for (let start = 0; start < inputs.length; start += decideSliceEntries) {
+      if (start > 0) await yieldToIo();
+      for (const input of inputs.slice(start, start + decideSliceEntries)) decider.decide(input);
+    }
+    const decision = decider.finish();
+    await yieldToIo();
+    const statement = writeStatement(platformId, decision);
+    // The batch before may have failed meanwhile: then nothing can be built on it.
+    if (memory.head !== base) return null;
+    this.memories.remember(memory, { ...decision.head, version: versionAfter(base, decision) }, decision.accounts);
+    return { base, decision, statement };
+  }
+
+  private async attempt(
+    trx: Kysely<Database>,
+    platformId: Id,
+    memory: BookMemory,
+    inputs: readonly EntryInput[],
+    prepared: Prepared | null,
+    existing: ReadonlyMap<Id, Entry>,
+    onDecided: () => void,
+  ): Promise<EntryResult[]> {
+    const head = await lockBook(trx, platformId);
+    if (head === undefined) return this.decideWithoutBook(platformId, inputs);
+    let decision: BatchDecision;
+    let statement: WriteStatement | null = null;
+    if (prepared !== null && sameHead(head, prepared.base)) {
+      decision = prepared.decision;
+      statement = prepared.statement;
+    } else {
+      if (prepared !== null) throw new StaleSpeculation();
+      decision = await this.decideUnderLock(trx, platformId, memory, head, inputs, existing);
+      // The next batch may build on this one now; write() forgets the book if this one fails.
+      this.memories.remember(memory, { ...decision.head, version: versionAfter(head, decision) }, decision.accounts);
+      onDecided();
+    }
+    await this.checkRefusedAreNew(trx, platformId, decision, existing);
+    const version = await this.persist(trx, platformId, head, decision, statement);
+    assert.equal(version, versionAfter(head, decision), 'one write bumps the book version once');
+    return decision.results;
+  }
+
+  private async decideUnderLock(
+    trx: Kysely<Database>,
+    platformId: Id,
+    memory: BookMemory,
+    head: BookHead,
+    inputs: readonly EntryInput[],
+    existing: ReadonlyMap<Id, Entry>,
+  ): Promise<BatchDecision> {
+    if (memory.head === null || !sameHead(memory.head, head)) {
+      this.memories.forget(memory);
+      memory.head = head;
+    }
+    const pendings = await selectPendings(trx, platformId, pendingIdsOf(inputs));
+    const loaded = await this.loadMissing(trx, platformId, inputs, pendings, memory.accounts);
+    this.memories.remember(memory, head, loaded.values());
+    const view: BookView = {
+      account: (id) => memory.accounts.get(id),
+      pending: (id) => pendings.get(id),
+      existing: (id) => existing.get(id),
+    };
+    return decideBatch(platformId, head, inputs, view, this.clock.nowMs());
+  }
+
+  /** A book without a head row has no accounts: every entry is refused by the core. */
+  private decideWithoutBook(platformId: Id, inputs: readonly EntryInput[]): EntryResult[] {
+    const view: BookView = { account: () => undefined, pending: () => undefined, existing: () => undefined };
+    const head = { seq: 0n, hash: genesisHash, lastOccurredAtMs: 0 };
+    const decision = decideBatch(platformId, head, inputs, view, this.clock.nowMs());
+    assert.equal(decision.entries.length, 0, 'no entry applies to a book without accounts');
+    return decision.results;
+  }
+
+  private async loadMissing(
+    trx: Kysely<Database>,
+    platformId: Id,
+    inputs: readonly EntryInput[],
+    pendings: ReadonlyMap<Id, Pending | 'not_pending'>,
+    known: ReadonlyMap<Id, Account>,
+  ): Promise<Account[]> {
+    const missing = new Set<Id>();
+    const need = (id: Id): void => {
+      if (!known.has(id)) missing.add(id);
+    };
+    for (const input of inputs) {
+      for (const posting of input.postings) {
+        need(posting.debitAccountId);
+        need(posting.creditAccountId);
+      }
+    }
+    for (const pending of pendings.values()) {
+      if (pending === 'not_pending') continue;
+      for (const posting of pending.postings) {
+        need(posting.debitAccountId);
+        need(posting.creditAccountId);
+      }
+    }
+    return selectAccounts(trx, platformId, [...missing], true);
+  }
+
+  /**
+   * A refused entry may be a replay of one stored before (say, a transfer that no longer
+   * fits the balance): it must answer `exists`, so look for refused ids before writing.
+   */
+  private async checkRefusedAreNew(
+    trx: Kysely<Database>,
+    platformId: Id,
+    decision: BatchDecision,
+    existing: ReadonlyMap<Id, Entry>,
+  ): Promise<void> {
+    const refused = decision.results
+      .filter((r) => r.code !== 'ok' && r.code !== 'exists' && !existing.has(r.id) && !decidedWithoutStore.has(r.code))
+      .map((r) => r.id);
+    const found = await selectExistingIds(trx, platformId, refused);
+    if (found.length > 0) throw new ExistingIdsFound(found);
+  }
+
+  private async persist(
+    trx: Kysely<Database>,
+    platformId: Id,
+    head: BookHead,
+    decision: BatchDecision,
+    statement: WriteStatement | null,
+  ): Promise<bigint> {
+    if (decision.entries.length === 0) return head.version;
+    const { rows } = await (statement ?? writeStatement(platformId, decision)).execute(trx);
+    const row = rows[0];
+    assert.ok(row !== undefined);
+    if (row.inserted !== decision.entries.length) {
+      throw new ExistingIdsFound(decision.entries.map((entry) => entry.id));
+    }
+    return row.version;
+  }
+}
+
+function versionAfter(head: BookHead, decision: BatchDecision): bigint {
+  return decision.entries.length > 0 ? head.version + 1n : head.version;
+}
+
+function signal(): { promise: Promise<void>; fire: () => void } {
+  let fire = (): void => {};
+  const promise = new Promise<void>((resolve) => (fire = resolve));
+  return { promise, fire };
+}
+
+/** A batch decided ahead met a head other than the one it was decided on. */
+class StaleSpeculation extends Error {
+  constructor() {
+    super('the book moved under a batch decided ahead');
+  }
+}
+
+/** Refusals that never depend on what is stored under the entry's id. */
+const decidedWithoutStore = new Set<string>([
+  ...entryShapeErrorCodes,
+  ...entryErrorCodes.filter((code) => code.startsWith('exists_with_different_')),
+]);
+
+function pendingIdsOf(inputs: readonly EntryInput[]): Id[] {
+  const ids = new Set<Id>();
+  for (const input of inputs) if (input.pendingId !== undefined) ids.add(input.pendingId);
+  return [...ids];
+}
+
+function yieldToIo(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+type WriteStatement = ReturnType<typeof writeStatement>;
+
+/** The whole write of a batch as one statement: one round trip, one plan. */
+function writeStatement(platformId: Id, decision: BatchDecision) {
+  const e = entryColumns(decision);
+  const p = postingColumns(decision);
+  const a = accountColumns(decision.accounts);
+  const opened = decision.pendingsOpened;
+  const resolved = decision.pendingsResolved;
+  const head = decision.head;
+  const occurredAt = new Date(head.lastOccurredAtMs).toISOString();
+  return sql<{ inserted: number; version: bigint }>`
+    with new_entries as (
+      insert into ledger_entries (platform_id, seq, id, kind, pending_id, timeout_at, command, reference, actor,
+                                  occurred_at, posting_count, hash)
+      select ${platformId}::uuid, u.seq, u.id, u.kind, u.pending_id,
+             timestamptz 'epoch' + u.timeout_ms * interval '1 millisecond',
+             u.command, u.reference, u.actor, ${occurredAt}::timestamptz, u.posting_count, decode(u.hash, 'hex')
+      from unnest(${e.seq}::int8[], ${e.id}::uuid[], ${e.kind}::text[], ${e.pendingId}::uuid[],
+                  ${e.timeoutMs}::int8[], ${e.command}::text[], ${e.reference}::text[], ${e.actor}::text[],
+                  ${e.postingCount}::int2[], ${e.hash}::text[])
+        as u(seq, id, kind, pending_id, timeout_ms, command, reference, actor, posting_count, hash)
+      on conflict (platform_id, id) do nothing
+      returning 1
+    ), new_postings as (
+      insert into ledger_postings (platform_id, entry_seq, idx, debit_account_id, credit_account_id, amount,
+                                   pending_released, debit_posted_after, debit_pending_after,
+                                   credit_posted_after, credit_pending_after)
+      select ${platformId}::uuid, u.*
+      from unnest(${p.seq}::int8[], ${p.idx}::int2[], ${p.debit}::uuid[], ${p.credit}::uuid[], ${p.amount}::int8[],
+                  ${p.released}::int8[], ${p.debitPosted}::int8[], ${p.debitPending}::int8[],
+                  ${p.creditPosted}::int8[], ${p.creditPending}::int8[])
+        as u(seq, idx, debit, credit, amount, released, debit_posted, debit_pending, credit_posted, credit_pending)
+    ), changed_accounts as (
+      update ledger_accounts a
+      set debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo
+      from unnest(${a.id}::uuid[], ${a.debitsPending}::int8[], ${a.debitsPosted}::int8[],
+                  ${a.creditsPending}::int8[], ${a.creditsPosted}::int8[]) as u(id, dp, dpo, cp, cpo)
+      where a.platform_id = ${platformId}::uuid and a.id = u.id
+    ), opened as (
+      insert into ledger_pending (platform_id, entry_id, entry_seq, timeout_at, state, resolved_seq)
+      select ${platformId}::uuid, u.id, u.seq, timestamptz 'epoch' + u.timeout_ms * interval '1 millisecond',
+             u.state, u.resolved_seq
+      from unnest(${plainArray(opened.map((c) => c.pending.id))}::uuid[],
+                  ${plainArray(opened.map((c) => c.pending.seq))}::int8[],
+                  ${plainArray(opened.map((c) => c.pending.timeoutAtMs))}::int8[],
+                  ${plainArray(opened.map((c) => c.pending.state))}::text[],
+                  ${plainArray(opened.map((c) => c.resolvedSeq))}::int8[]) as u(id, seq, timeout_ms, state, resolved_seq)
+    ), resolved as (
+      update ledger_pending p set state = u.state, resolved_seq = u.resolved_seq
+      from unnest(${plainArray(resolved.map((c) => c.pending.id))}::uuid[],
+                  ${plainArray(resolved.map((c) => c.pending.state))}::text[],
+                  ${plainArray(resolved.map((c) => c.resolvedSeq))}::int8[]) as u(id, state, resolved_seq)
+      where p.platform_id = ${platformId}::uuid and p.entry_id = u.id and p.state = 'open'
+    ), book as (
+      update ledger_books
+      set entry_seq = ${head.seq.toString()}::int8, head_hash = decode(${head.hash}, 'hex'),
+          version = version + 1, last_occurred_at = ${occurredAt}::timestamptz
+      where platform_id = ${platformId}::uuid
+      returning version
+    )
+    select (select count(*) from new_entries)::int4 as inserted, (select version from book) as version`;
+}
+
+function entryColumns(decision: BatchDecision) {
+  const entries = decision.entries;
+  return {
+    seq: plainArray(entries.map((x) => x.seq)),
+    id: plainArray(entries.map((x) => x.id)),
+    kind: plainArray(entries.map((x) => x.kind)),
+    pendingId: plainArray(entries.map((x) => x.pendingId)),
+    timeoutMs: plainArray(entries.map((x) => x.timeoutAtMs)),
+    command: textArray(entries.map((x) => x.command)),
+    reference: textArray(entries.map((x) => x.reference)),
+    actor: textArray(entries.map((x) => x.actor)),
+    postingCount: plainArray(entries.map((x) => x.postings.length)),
+    hash: plainArray(entries.map((x) => x.hash)),
+  };
+}
+
+function postingColumns(decision: BatchDecision) {
+  const seq: bigint[] = [];
+  const idx: number[] = [];
+  const debit: string[] = [];
+  const credit: string[] = [];
+  const amount: bigint[] = [];
+  const released: bigint[] = [];
+  const debitPosted: bigint[] = [];
+  const debitPending: bigint[] = [];
+  const creditPosted: bigint[] = [];
+  const creditPending: bigint[] = [];
+  for (const entry of decision.entries) {
+    entry.postings.forEach((posting, index) => {
+      seq.push(entry.seq);
+      idx.push(index);
+      debit.push(posting.debitAccountId);
+      credit.push(posting.creditAccountId);
+      amount.push(posting.amountMinor);
+      released.push(posting.pendingReleasedMinor);
+      debitPosted.push(posting.debitPostedAfterMinor);
+      debitPending.push(posting.debitPendingAfterMinor);
+      creditPosted.push(posting.creditPostedAfterMinor);
+      creditPending.push(posting.creditPendingAfterMinor);
+    });
+  }
+  return {
+    seq: plainArray(seq),
+    idx: plainArray(idx),
+    debit: plainArray(debit),
+    credit: plainArray(credit),
+    amount: plainArray(amount),
+    released: plainArray(released),
+    debitPosted: plainArray(debitPosted),
+    debitPending: plainArray(debitPending),
+    creditPosted: plainArray(creditPosted),
+    creditPending: plainArray(creditPending),
+  };
+}
+
+function accountColumns(accounts: readonly Account[]) {
+  return {
+    id: plainArray(accounts.map((x) => x.id)),
+    debitsPending: plainArray(accounts.map((x) => x.debitsPendingMinor)),
+    debitsPosted: plainArray(accounts.map((x) => x.debitsPostedMinor)),
+    creditsPending: plainArray(accounts.map((x) => x.creditsPendingMinor)),
+    creditsPosted: plainArray(accounts.map((x) => x.creditsPostedMinor)),
+  };
+}

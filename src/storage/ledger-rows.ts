@@ -1,0 +1,231 @@
+import { sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import type { Account, Entry, EntryKind, Id, Pending, PendingState, Posting } from '../ledger/index.js';
+import type { BookHead } from './book-memory.js';
+import type { Database } from './database.js';
+import { plainArray } from './pg-array.js';
+
+/**
+ * Reads of ledger rows, shared by the batch writer (inside its transaction) and the reader.
+ * Times travel as integer milliseconds: PostgreSQL's `extract(epoch …)` is exact numeric.
+ */
+type Db = Kysely<Database>;
+
+export type { BookHead } from './book-memory.js';
+
+interface BookRow {
+  entry_seq: bigint;
+  head_hash: string;
+  version: bigint;
+  last_ms: bigint;
+}
+
+/** Locks a book's head row: every writer of the book takes this lock first. */
+export async function lockBook(db: Db, platformId: Id): Promise<BookHead | undefined> {
+  const { rows } = await sql<BookRow>`
+    select entry_seq, encode(head_hash, 'hex') as head_hash, version,
+           (extract(epoch from last_occurred_at) * 1000)::int8 as last_ms
+    from ledger_books where platform_id = ${platformId}::uuid for update`.execute(db);
+  return rows[0] === undefined ? undefined : toHead(rows[0]);
+}
+
+export async function readBook(db: Db, platformId: Id): Promise<BookHead | undefined> {
+  const { rows } = await sql<BookRow>`
+    select entry_seq, encode(head_hash, 'hex') as head_hash, version,
+           (extract(epoch from last_occurred_at) * 1000)::int8 as last_ms
+    from ledger_books where platform_id = ${platformId}::uuid`.execute(db);
+  return rows[0] === undefined ? undefined : toHead(rows[0]);
+}
+
+function toHead(row: BookRow): BookHead {
+  return { seq: row.entry_seq, hash: row.head_hash, version: row.version, lastOccurredAtMs: Number(row.last_ms) };
+}
+
+interface AccountRow {
+  id: string;
+  code: string;
+  currency: string;
+  flags: number;
+  closed: boolean;
+  debits_pending: bigint;
+  debits_posted: bigint;
+  credits_pending: bigint;
+  credits_posted: bigint;
+}
+
+/** Accounts by id, optionally locked in id order (the order every writer locks them in). */
+export async function selectAccounts(db: Db, platformId: Id, ids: readonly Id[], lock: boolean): Promise<Account[]> {
+  if (ids.length === 0) return [];
+  const sorted = [...ids].sort();
+  const { rows } = await sql<AccountRow>`
+    select id, code, currency, flags, closed, debits_pending, debits_posted, credits_pending, credits_posted
+    from ledger_accounts
+    where platform_id = ${platformId}::uuid and id = any(${plainArray(sorted)}::uuid[])
+    order by id ${lock ? sql`for update` : sql``}`.execute(db);
+  return rows.map(toAccount);
+}
+
+export function toAccount(row: AccountRow): Account {
+  return {
+    id: row.id,
+    code: row.code,
+    currency: row.currency,
+    flags: { debitsMustNotExceedCredits: (row.flags & 1) !== 0, creditsMustNotExceedDebits: (row.flags & 2) !== 0 },
+    closed: row.closed,
+    debitsPendingMinor: row.debits_pending,
+    debitsPostedMinor: row.debits_posted,
+    creditsPendingMinor: row.credits_pending,
+    creditsPostedMinor: row.credits_posted,
+  };
+}
+
+export function flagBits(account: Pick<Account, 'flags'>): number {
+  return (account.flags.debitsMustNotExceedCredits ? 1 : 0) | (account.flags.creditsMustNotExceedDebits ? 2 : 0);
+}
+
+interface EntryRow {
+  seq: bigint;
+  id: string;
+  kind: string;
+  pending_id: string | null;
+  timeout_ms: bigint | null;
+  command: string;
+  reference: string | null;
+  actor: string | null;
+  occurred_ms: bigint;
+  hash: string;
+}
+
+interface PostingRow {
+  entry_seq: bigint;
+  idx: number;
+  debit_account_id: string;
+  credit_account_id: string;
+  amount: bigint;
+  pending_released: bigint;
+  debit_posted_after: bigint;
+  debit_pending_after: bigint;
+  credit_posted_after: bigint;
+  credit_pending_after: bigint;
+}
+
+const entryColumns = sql`seq, id, kind, pending_id,
+  (extract(epoch from timeout_at) * 1000)::int8 as timeout_ms, command, reference, actor,
+  (extract(epoch from occurred_at) * 1000)::int8 as occurred_ms, encode(hash, 'hex') as hash`;
+
+/** Entries with the given ids, postings included. */
+export async function selectEntriesById(db: Db, platformId: Id, ids: readonly Id[]): Promise<Entry[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await sql<EntryRow>`
+    select ${entryColumns} from ledger_entries
+    where platform_id = ${platformId}::uuid and id = any(${plainArray(ids)}::uuid[])
+    order by seq`.execute(db);
+  return withPostings(db, platformId, rows);
+}
+
+/** Entries after `afterSeq` in journal order, postings included. */
+export async function selectEntriesAfter(db: Db, platformId: Id, afterSeq: bigint, limit: number): Promise<Entry[]> {
+  const { rows } = await sql<EntryRow>`
+    select ${entryColumns} from ledger_entries
+    where platform_id = ${platformId}::uuid and seq > ${afterSeq.toString()}::int8
+    order by seq limit ${limit}`.execute(db);
+  return withPostings(db, platformId, rows);
+}
+
+async function withPostings(db: Db, platformId: Id, rows: EntryRow[]): Promise<Entry[]> {
+  if (rows.length === 0) return [];
+  const postings = await selectPostings(db, platformId, rows.map((row) => row.seq));
+  return rows.map((row) => ({
+    platformId,
+    seq: row.seq,
+    id: row.id,
+    kind: row.kind as EntryKind,
+    pendingId: row.pending_id,
+    timeoutAtMs: row.timeout_ms === null ? null : Number(row.timeout_ms),
+    command: row.command,
+    reference: row.reference,
+    actor: row.actor,
+    occurredAtMs: Number(row.occurred_ms),
+    postings: postings.get(row.seq) ?? [],
+    hash: row.hash,
+  }));
+}
+
+async function selectPostings(db: Db, platformId: Id, seqs: readonly bigint[]): Promise<Map<bigint, Posting[]>> {
+  const { rows } = await sql<PostingRow>`
+    select entry_seq, idx, debit_account_id, credit_account_id, amount, pending_released,
+           debit_posted_after, debit_pending_after, credit_posted_after, credit_pending_after
+    from ledger_postings
+    where platform_id = ${platformId}::uuid and entry_seq = any(${plainArray(seqs)}::int8[])
+    order by entry_seq, idx`.execute(db);
+  const bySeq = new Map<bigint, Posting[]>();
+  for (const row of rows) {
+    let list = bySeq.get(row.entry_seq);
+    if (list === undefined) bySeq.set(row.entry_seq, (list = []));
+    list.push(toPosting(row));
+  }
+  return bySeq;
+}
+
+export function toPosting(row: PostingRow): Posting {
+  return {
+    debitAccountId: row.debit_account_id,
+    creditAccountId: row.credit_account_id,
+    amountMinor: row.amount,
+    pendingReleasedMinor: row.pending_released,
+    debitPostedAfterMinor: row.debit_posted_after,
+    debitPendingAfterMinor: row.debit_pending_after,
+    creditPostedAfterMinor: row.credit_posted_after,
+    creditPendingAfterMinor: row.credit_pending_after,
+  };
+}
+
+interface PendingRow {
+  entry_id: string;
+  entry_seq: bigint;
+  state: string;
+  timeout_ms: bigint | null;
+}
+
+/**
+ * Pending entries by id with their reserved postings. Ids that name an entry of another
+ * kind come back as 'not_pending'; unknown ids are absent.
+ */
+export async function selectPendings(
+  db: Db,
+  platformId: Id,
+  ids: readonly Id[],
+): Promise<Map<Id, Pending | 'not_pending'>> {
+  const found = new Map<Id, Pending | 'not_pending'>();
+  if (ids.length === 0) return found;
+  const { rows } = await sql<PendingRow>`
+    select entry_id, entry_seq, state, (extract(epoch from timeout_at) * 1000)::int8 as timeout_ms
+    from ledger_pending
+    where platform_id = ${platformId}::uuid and entry_id = any(${plainArray(ids)}::uuid[])`.execute(db);
+  const postings = await selectPostings(db, platformId, rows.map((row) => row.entry_seq));
+  for (const row of rows) {
+    found.set(row.entry_id, {
+      id: row.entry_id,
+      seq: row.entry_seq,
+      state: row.state as PendingState,
+      timeoutAtMs: row.timeout_ms === null ? null : Number(row.timeout_ms),
+      postings: (postings.get(row.entry_seq) ?? []).map((p) => ({
+        debitAccountId: p.debitAccountId,
+        creditAccountId: p.creditAccountId,
+        amountMinor: p.amountMinor,
+      })),
+    });
+  }
+  const others = ids.filter((id) => !found.has(id));
+  for (const id of await selectExistingIds(db, platformId, others)) found.set(id, 'not_pending');
+  return found;
+}
+
+/** Which of these ids name stored entries. */
+export async function selectExistingIds(db: Db, platformId: Id, ids: readonly Id[]): Promise<Id[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await sql<{ id: string }>`
+    select id from ledger_entries
+    where platform_id = ${platformId}::uuid and id = any(${plainArray(ids)}::uuid[])`.execute(db);
+  return rows.map((row) => row.id);
+}

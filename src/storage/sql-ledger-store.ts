@@ -1,0 +1,339 @@
+import { sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import { decideAccount, verifyChainSegment } from '../ledger/index.js';
+import type {
+  Account,
+  AccountInput,
+  AccountLine,
+  AccountResult,
+  ChainCheck,
+  ChainHead,
+  CloseAccountResult,
+  Entry,
+  EntryInput,
+  EntryKind,
+  EntryResult,
+  Id,
+  LedgerStore,
+  LinePage,
+  NetBalance,
+  Pending,
+  PendingState,
+} from '../ledger/index.js';
+import { genesisHash } from '../ledger/index.js';
+import { newId } from '../ids.js';
+import { limits } from '../limits.js';
+import { BookMemories } from './book-memory.js';
+import { Batcher } from './batcher.js';
+import type { Database } from './database.js';
+import { LedgerBatchWriter } from './ledger-batch-writer.js';
+import type { Clock } from './ledger-batch-writer.js';
+import { flagBits, lockBook, readBook, selectAccounts, selectEntriesAfter, selectEntriesById, toPosting } from './ledger-rows.js';
+import { plainArray, textArray } from './pg-array.js';
+
+export type { Clock } from './ledger-batch-writer.js';
+
+export interface SqlLedgerStoreOptions {
+  readonly clock?: Clock;
+  /** Entries per group-commit batch (≤ limits.batchEntriesMax). */
+  readonly batchEntriesMax?: number;
+  /** How long an idle book waits for more entries before writing (≤ limits.batchWaitMsMax). */
+  readonly batchWaitMs?: number;
+  readonly balanceCacheAccountsMax?: number;
+}
+
+export const systemClock: Clock = { nowMs: () => Date.now() };
+
+/**
+ * The ledger on any PostgreSQL-compatible database reachable through Kysely: the same SQL
+ * runs on PGlite and on a PostgreSQL server. Writes of entries go through group commit.
+ */
+export class SqlLedgerStore implements LedgerStore {
+  private readonly batcher: Batcher<EntryInput, EntryResult>;
+  private readonly clock: Clock;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly release: () => Promise<void>,
+    options: SqlLedgerStoreOptions = {},
+  ) {
+    this.clock = options.clock ?? systemClock;
+    const entriesMax = options.batchEntriesMax ?? limits.batchEntriesMax;
+    if (entriesMax < 1 || entriesMax > limits.batchEntriesMax) throw new Error('batchEntriesMax out of range');
+    const memories = new BookMemories(options.balanceCacheAccountsMax ?? limits.balanceCacheAccountsMax);
+    const writer = new LedgerBatchWriter(db, memories, this.clock);
+    this.batcher = new Batcher<EntryInput, EntryResult>(
+      (platformId, inputs) => writer.write(platformId, inputs),
+      {
+        batchItemsMax: entriesMax,
+        batchWeightMax: limits.batchPostingsMax,
+        waitMs: options.batchWaitMs ?? limits.batchWaitMsDefault,
+        queueItemsMax: limits.batchQueueEntriesMax,
+        inFlightMax: 2,
+      },
+      (input) => Math.max(1, input.postings.length),
+    );
+  }
+
+  /** The Kysely instance, for the adapters' own checks and for tests. */
+  get kysely(): Kysely<Database> {
+    return this.db;
+  }
+
+  async createAccounts(platformId: Id, inputs: readonly AccountInput[]): Promise<AccountResult[]> {
+    if (inputs.length > limits.accountsPerCallMax) throw new RangeError('too many accounts in one call');
+    const createdAt = new Date(this.clock.nowMs()).toISOString();
+    return this.db.transaction().execute(async (trx) => {
+      await sql`insert into ledger_books (platform_id) values (${platformId}::uuid) on conflict do nothing`.execute(trx);
+      await lockBook(trx, platformId);
+      const valid = inputs.filter((input) => decideAccount(input, undefined) === 'created');
+      const known = new Map<Id, Account>();
+      for (const account of await selectAccounts(trx, platformId, valid.map((input) => input.id), false)) {
+        known.set(account.id, account);
+      }
+      const results: AccountResult[] = [];
+      const created: AccountInput[] = [];
+      for (const input of inputs) {
+        const code = decideAccount(input, known.get(input.id));
+        results.push({ id: input.id, code });
+        if (code !== 'created') continue;
+        created.push(input);
+        known.set(input.id, { ...input, closed: false, debitsPendingMinor: 0n, debitsPostedMinor: 0n, creditsPendingMinor: 0n, creditsPostedMinor: 0n });
+      }
+      if (created.length > 0) {
+        await sql`
+          insert into ledger_accounts (platform_id, id, code, currency, flags, created_at)
+          select ${platformId}::uuid, u.id, u.code, u.currency, u.flags, ${createdAt}::timestamptz
+          from unnest(${plainArray(created.map((a) => a.id))}::uuid[], ${textArray(created.map((a) => a.code))}::text[],
+                      ${textArray(created.map((a) => a.currency))}::text[],
+                      ${plainArray(created.map(flagBits))}::int4[]) as u(id, code, currency, flags)`.execute(trx);
+      }
+      return results;
+    });
+  }
+
+  async closeAccount(platformId: Id, accountId: Id): Promise<CloseAccountResult> {
+    return this.db.transaction().execute(async (trx) => {
+      if ((await lockBook(trx, platformId)) === undefined) return 'account_not_found';
+      const [account] = await selectAccounts(trx, platformId, [accountId], true);
+      if (account === undefined) return 'account_not_found';
+      if (account.closed) return 'account_already_closed';
+      const empty =
+        account.debitsPendingMinor === 0n &&
+        account.creditsPendingMinor === 0n &&
+        account.debitsPostedMinor === account.creditsPostedMinor;
+      if (!empty) return 'balance_not_zero';
+      await sql`update ledger_accounts set closed = true where platform_id = ${platformId}::uuid and id = ${accountId}::uuid`.execute(trx);
+      // Other processes' cached balances of this book (closed flag included) are now stale.
+      await sql`update ledger_books set version = version + 1 where platform_id = ${platformId}::uuid`.execute(trx);
+      return 'closed';
+    });
+  }
+
+  submit(platformId: Id, entry: EntryInput): Promise<EntryResult> {
+    return this.batcher.submit(platformId, entry);
+  }
+
+  submitMany(platformId: Id, entries: readonly EntryInput[]): Promise<EntryResult[]> {
+    return Promise.all(entries.map((entry) => this.batcher.submit(platformId, entry)));
+  }
+
+  async expireDue(platformId: Id, limit: number = limits.batchEntriesMax): Promise<number> {
+    const now = new Date(this.clock.nowMs()).toISOString();
+    const { rows } = await sql<{ entry_id: string }>`
+      select entry_id from ledger_pending
+      where platform_id = ${platformId}::uuid and state = 'open' and timeout_at <= ${now}::timestamptz
+      order by timeout_at limit ${limit}`.execute(this.db);
+    const results = await this.submitMany(
+      platformId,
+      rows.map((row) => ({
+        id: newId(this.clock.nowMs()),
+        kind: 'expire' as const,
+        pendingId: row.entry_id,
+        postings: [],
+        command: 'ledger.expire',
+        actor: 'system',
+      })),
+    );
+    return results.filter((result) => result.code === 'ok').length;
+  }
+
+  async booksWithDuePendings(limit = 1000): Promise<Id[]> {
+    const now = new Date(this.clock.nowMs()).toISOString();
+    const { rows } = await sql<{ platform_id: string }>`
+      select distinct platform_id from ledger_pending
+      where state = 'open' and timeout_at <= ${now}::timestamptz limit ${limit}`.execute(this.db);
+    return rows.map((row) => row.platform_id);
+  }
+
+  async getAccounts(platformId: Id, ids: readonly Id[]): Promise<Account[]> {
+    return selectAccounts(this.db, platformId, ids, false);
+  }
+
+  async listAccounts(platformId: Id, page: { afterId?: Id | undefined; limit: number }): Promise<Account[]> {
+    const after = page.afterId ?? '00000000-0000-0000-0000-000000000000';
+    const { rows } = await sql<{ id: string }>`
+      select id from ledger_accounts where platform_id = ${platformId}::uuid and id > ${after}::uuid
+      order by id limit ${page.limit}`.execute(this.db);
+    return selectAccounts(this.db, platformId, rows.map((row) => row.id), false);
+  }
+
+  async getEntries(platformId: Id, ids: readonly Id[]): Promise<Entry[]> {
+    return selectEntriesById(this.db, platformId, ids);
+  }
+
+  async listEntries(platformId: Id, page: { afterSeq: bigint; limit: number }): Promise<Entry[]> {
+    return selectEntriesAfter(this.db, platformId, page.afterSeq, page.limit);
+  }
+
+  async listAccountLines(platformId: Id, accountId: Id, page: LinePage): Promise<AccountLine[]> {
+    const afterSeq = (page.after?.seq ?? 0n).toString();
+    const afterIdx = page.after?.postingIndex ?? -1;
+    const { rows } = await sql<LineRow>`
+      select p.*, e.id as entry_id, e.kind, e.command, e.reference,
+             (extract(epoch from e.occurred_at) * 1000)::int8 as occurred_ms
+      from (
+        (select * from ledger_postings
+         where platform_id = ${platformId}::uuid and debit_account_id = ${accountId}::uuid
+           and entry_seq >= ${afterSeq}::int8 and (entry_seq, idx) > (${afterSeq}::int8, ${afterIdx}::int2)
+         order by entry_seq, idx limit ${page.limit})
+        union all
+        (select * from ledger_postings
+         where platform_id = ${platformId}::uuid and credit_account_id = ${accountId}::uuid
+           and entry_seq >= ${afterSeq}::int8 and (entry_seq, idx) > (${afterSeq}::int8, ${afterIdx}::int2)
+         order by entry_seq, idx limit ${page.limit})
+      ) p
+      join ledger_entries e on e.platform_id = p.platform_id and e.seq = p.entry_seq
+      order by p.entry_seq, p.idx limit ${page.limit}`.execute(this.db);
+    return rows.map((row) => toLine(row, accountId));
+  }
+
+  async balanceAt(platformId: Id, accountId: Id, seq: bigint): Promise<NetBalance> {
+    const { rows } = await sql<LineRow>`
+      select * from (
+        (select * from ledger_postings
+         where platform_id = ${platformId}::uuid and debit_account_id = ${accountId}::uuid
+           and entry_seq <= ${seq.toString()}::int8
+         order by entry_seq desc, idx desc limit 1)
+        union all
+        (select * from ledger_postings
+         where platform_id = ${platformId}::uuid and credit_account_id = ${accountId}::uuid
+           and entry_seq <= ${seq.toString()}::int8
+         order by entry_seq desc, idx desc limit 1)
+      ) p order by entry_seq desc, idx desc limit 1`.execute(this.db);
+    const row = rows[0];
+    if (row === undefined) return { postedMinor: 0n, pendingMinor: 0n };
+    const posting = toPosting(row);
+    return row.debit_account_id === accountId
+      ? { postedMinor: posting.debitPostedAfterMinor, pendingMinor: posting.debitPendingAfterMinor }
+      : { postedMinor: posting.creditPostedAfterMinor, pendingMinor: posting.creditPendingAfterMinor };
+  }
+
+  /** Binary search over the journal: entry times never go backwards, so no time index is needed. */
+  async seqAt(platformId: Id, atMs: number): Promise<bigint> {
+    const head = await readBook(this.db, platformId);
+    if (head === undefined) return 0n;
+    let low = 0n;
+    let high = head.seq;
+    while (low < high) {
+      const middle = (low + high + 1n) / 2n;
+      const { rows } = await sql<{ ms: bigint }>`
+        select (extract(epoch from occurred_at) * 1000)::int8 as ms from ledger_entries
+        where platform_id = ${platformId}::uuid and seq = ${middle.toString()}::int8`.execute(this.db);
+      if (rows[0] !== undefined && Number(rows[0].ms) <= atMs) low = middle;
+      else high = middle - 1n;
+    }
+    return low;
+  }
+
+  async listPendings(
+    platformId: Id,
+    page: { state: PendingState; afterId?: Id; limit: number },
+  ): Promise<Pending[]> {
+    const after = page.afterId ?? '00000000-0000-0000-0000-000000000000';
+    const { rows } = await sql<{ entry_id: string; entry_seq: bigint; state: string; timeout_ms: bigint | null }>`
+      select entry_id, entry_seq, state, (extract(epoch from timeout_at) * 1000)::int8 as timeout_ms
+      from ledger_pending
+      where platform_id = ${platformId}::uuid and state = ${page.state} and entry_id > ${after}::uuid
+      order by entry_id limit ${page.limit}`.execute(this.db);
+    const entries = new Map((await this.getEntries(platformId, rows.map((r) => r.entry_id))).map((e) => [e.id, e]));
+    return rows.map((row) => ({
+      id: row.entry_id,
+      seq: row.entry_seq,
+      state: row.state as PendingState,
+      timeoutAtMs: row.timeout_ms === null ? null : Number(row.timeout_ms),
+      postings: (entries.get(row.entry_id)?.postings ?? []).map((p) => ({
+        debitAccountId: p.debitAccountId,
+        creditAccountId: p.creditAccountId,
+        amountMinor: p.amountMinor,
+      })),
+    }));
+  }
+
+  async head(platformId: Id): Promise<ChainHead | undefined> {
+    const book = await readBook(this.db, platformId);
+    return book === undefined ? undefined : { seq: book.seq, hash: book.hash, lastOccurredAtMs: book.lastOccurredAtMs };
+  }
+
+  async verifyChain(platformId: Id): Promise<ChainCheck> {
+    const book = await readBook(this.db, platformId);
+    let check: ChainCheck = { ok: true, brokenAtSeq: null, reason: null, seq: 0n, hash: genesisHash };
+    for (;;) {
+      const entries = await selectEntriesAfter(this.db, platformId, check.seq, limits.verifyChunkEntriesMax);
+      if (entries.length === 0) break;
+      check = verifyChainSegment(check.seq, check.hash, entries);
+      if (!check.ok) return check;
+    }
+    // Entries cut off the end of the journal leave the book's head pointing past them.
+    if (book !== undefined && (book.seq !== check.seq || book.hash !== check.hash)) {
+      return { ...check, ok: false, brokenAtSeq: check.seq + 1n, reason: `the book's head is at ${book.seq}, the journal ends at ${check.seq}` };
+    }
+    return check;
+  }
+
+  async drain(): Promise<void> {
+    await this.batcher.drain();
+  }
+
+  async close(): Promise<void> {
+    await this.batcher.close();
+    await this.release();
+  }
+}
+
+interface LineRow {
+  entry_seq: bigint;
+  idx: number;
+  debit_account_id: string;
+  credit_account_id: string;
+  amount: bigint;
+  pending_released: bigint;
+  debit_posted_after: bigint;
+  debit_pending_after: bigint;
+  credit_posted_after: bigint;
+  credit_pending_after: bigint;
+  entry_id: string;
+  kind: string;
+  command: string;
+  reference: string | null;
+  occurred_ms: bigint;
+}
+
+function toLine(row: LineRow, accountId: Id): AccountLine {
+  const debit = row.debit_account_id === accountId;
+  return {
+    seq: row.entry_seq,
+    entryId: row.entry_id,
+    postingIndex: row.idx,
+    kind: row.kind as EntryKind,
+    command: row.command,
+    reference: row.reference,
+    occurredAtMs: Number(row.occurred_ms),
+    side: debit ? 'debit' : 'credit',
+    counterpartyAccountId: debit ? row.credit_account_id : row.debit_account_id,
+    amountMinor: row.amount,
+    pendingReleasedMinor: row.pending_released,
+    postedAfterMinor: debit ? row.debit_posted_after : row.credit_posted_after,
+    pendingAfterMinor: debit ? row.debit_pending_after : row.credit_pending_after,
+  };
+}
