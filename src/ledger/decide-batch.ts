@@ -159,7 +159,10 @@ export class BatchDecider {
   private resolve(input: EntryInput): Entry | EntryErrorCode {
     const pendingId = input.pendingId;
     assert.ok(pendingId !== undefined, 'shape check requires a pending id');
-    const pending = this.pendings.get(pendingId)?.pending ?? this.view.pending(pendingId);
+    // An entry of this batch is not in the view yet: a pending one is in `pendings`.
+    const pending =
+      this.pendings.get(pendingId)?.pending ??
+      (this.entriesById.has(pendingId) ? 'not_pending' : this.view.pending(pendingId));
     const allowClosed = input.kind !== 'post_pending';
     const accountsRefusal = typeof pending === 'object' ? checkAccounts(pending.postings, this.account, allowClosed) : null;
     if (accountsRefusal !== null) return accountsRefusal;

@@ -7,6 +7,7 @@ import { limits } from '../limits.js';
 import { sameHead } from './book-memory.js';
 import type { BookHead, BookMemories, BookMemory } from './book-memory.js';
 import type { Database } from './database.js';
+import type { WriteStats } from './sql-ledger-store.js';
 import {
   lockBook,
   selectAccounts,
@@ -58,6 +59,7 @@ export class LedgerBatchWriter {
     private readonly db: Kysely<Database>,
     private readonly memories: BookMemories,
     private readonly clock: Clock,
+    private readonly stats: WriteStats,
   ) {}
 
   async write(platformId: Id, inputs: readonly EntryInput[]): Promise<EntryResult[]> {
@@ -77,13 +79,18 @@ export class LedgerBatchWriter {
       const existing = new Map<Id, Entry>();
       for (let attempt = 0; ; attempt++) {
         try {
-          return await this.db
+          const results = await this.db
             .transaction()
             .execute((trx) => this.attempt(trx, platformId, memory, inputs, prepared, existing, decided.fire));
+          this.count(results);
+          return results;
         } catch (error) {
           this.memories.forget(memory);
           prepared = null;
-          if (error instanceof StaleSpeculation) continue;
+          if (error instanceof StaleSpeculation) {
+            this.stats.batchesRedecided++;
+            continue;
+          }
           if (!(error instanceof ExistingIdsFound) || attempt >= limits.batchConflictRetriesMax) throw error;
           for (const entry of await selectEntriesById(this.db, platformId, error.ids)) existing.set(entry.id, entry);
         }
@@ -92,6 +99,19 @@ export class LedgerBatchWriter {
       decided.fire();
       committed.fire();
     }
+  }
+
+  private count(results: readonly EntryResult[]): void {
+    let written = 0;
+    let replayed = 0;
+    for (const result of results) {
+      if (result.code === 'ok') written++;
+      else if (result.code === 'exists') replayed++;
+    }
+    if (written > 0) this.stats.batches++;
+    this.stats.entriesWritten += written;
+    this.stats.entriesReplayed += replayed;
+    this.stats.entriesRefused += results.length - written - replayed;
   }
 
   /**
@@ -332,6 +352,8 @@ function writeStatement(platformId: Id, decision: BatchDecision) {
                   ${plainArray(opened.map((c) => c.pending.timeoutAtMs))}::int8[],
                   ${plainArray(opened.map((c) => c.pending.state))}::text[],
                   ${plainArray(opened.map((c) => c.resolvedSeq))}::int8[]) as u(id, seq, timeout_ms, state, resolved_seq)
+      -- A replayed id is caught by the entries insert above; the whole batch is then undone.
+      on conflict (platform_id, entry_id) do nothing
     ), resolved as (
       update ledger_pending p set state = u.state, resolved_seq = u.resolved_seq
       from unnest(${plainArray(resolved.map((c) => c.pending.id))}::uuid[],

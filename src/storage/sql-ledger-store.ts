@@ -44,6 +44,18 @@ export interface SqlLedgerStoreOptions {
 
 export const systemClock: Clock = { nowMs: () => Date.now() };
 
+/** Counters of group commit, for metrics and tests. */
+export interface WriteStats {
+  /** Database transactions that wrote at least one entry. */
+  batches: number;
+  /** Entries written (ok), replays answered (exists) and entries refused. */
+  entriesWritten: number;
+  entriesReplayed: number;
+  entriesRefused: number;
+  /** Batches decided ahead that met a moved head and were decided again. */
+  batchesRedecided: number;
+}
+
 /**
  * The ledger on any PostgreSQL-compatible database reachable through Kysely: the same SQL
  * runs on PGlite and on a PostgreSQL server. Writes of entries go through group commit.
@@ -51,6 +63,7 @@ export const systemClock: Clock = { nowMs: () => Date.now() };
 export class SqlLedgerStore implements LedgerStore {
   private readonly batcher: Batcher<EntryInput, EntryResult>;
   private readonly clock: Clock;
+  readonly stats: WriteStats = { batches: 0, entriesWritten: 0, entriesReplayed: 0, entriesRefused: 0, batchesRedecided: 0 };
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -61,7 +74,7 @@ export class SqlLedgerStore implements LedgerStore {
     const entriesMax = options.batchEntriesMax ?? limits.batchEntriesMax;
     if (entriesMax < 1 || entriesMax > limits.batchEntriesMax) throw new Error('batchEntriesMax out of range');
     const memories = new BookMemories(options.balanceCacheAccountsMax ?? limits.balanceCacheAccountsMax);
-    const writer = new LedgerBatchWriter(db, memories, this.clock);
+    const writer = new LedgerBatchWriter(db, memories, this.clock, this.stats);
     this.batcher = new Batcher<EntryInput, EntryResult>(
       (platformId, inputs) => writer.write(platformId, inputs),
       {

@@ -1,0 +1,443 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../src/ids.js';
+import type { Account, Id } from '../../src/ledger/index.js';
+import type { SqlLedgerStore } from '../../src/storage/sql-ledger-store.js';
+import { ADAPTERS, openTestStore } from '../support/adapters.js';
+import type { TestStore } from '../support/adapters.js';
+import {
+  accountInput,
+  asset,
+  free,
+  ManualClock,
+  owed,
+  pending,
+  posted,
+  posting,
+  postPending,
+  transfer,
+  voidPending,
+} from '../support/fixtures.js';
+
+/** One suite, every adapter: the storage contract the rest of Custos relies on. */
+for (const adapter of ADAPTERS) {
+  describe(`ledger store contract (${adapter})`, () => {
+    const clock = new ManualClock();
+    let t: TestStore;
+    let store: SqlLedgerStore;
+
+    beforeAll(async () => {
+      t = await openTestStore(adapter, { clock });
+      store = t.store;
+    });
+    afterAll(async () => {
+      await t.dispose();
+    });
+
+    /** A book with a funding source (an asset) and three accounts we owe. */
+    async function book(): Promise<{ platformId: Id; bank: Id; a: Id; b: Id; c: Id }> {
+      const platformId = newId();
+      const bank = accountInput('custody_summary', free);
+      const a = accountInput('member_spendable', owed);
+      const b = accountInput('member_spendable', owed);
+      const c = accountInput('member_spendable', owed);
+      const results = await store.createAccounts(platformId, [bank, a, b, c]);
+      expect(results.map((r) => r.code)).toEqual(['created', 'created', 'created', 'created']);
+      return { platformId, bank: bank.id, a: a.id, b: b.id, c: c.id };
+    }
+
+    async function balances(platformId: Id, ...ids: Id[]): Promise<bigint[]> {
+      const accounts = new Map((await store.getAccounts(platformId, ids)).map((x) => [x.id, x]));
+      return ids.map((id) => net(accounts.get(id)));
+    }
+
+    describe('accounts', () => {
+      it('creates accounts idempotently and refuses the same id with other fields', async () => {
+        const platformId = newId();
+        const input = accountInput('fees', owed);
+        expect(await store.createAccounts(platformId, [input])).toEqual([{ id: input.id, code: 'created' }]);
+        const again = await store.createAccounts(platformId, [
+          input,
+          { ...input, code: 'guarantee' },
+          { ...input, currency: 'USD' },
+          { ...input, flags: asset },
+          { ...input, id: 'not-a-uuid' },
+          { ...accountInput(), code: 'Bad Code' },
+          { ...accountInput(), currency: 'cny' },
+          { ...accountInput(), flags: { debitsMustNotExceedCredits: true, creditsMustNotExceedDebits: true } },
+        ]);
+        expect(again.map((r) => r.code)).toEqual([
+          'exists',
+          'exists_with_different_code',
+          'exists_with_different_currency',
+          'exists_with_different_flags',
+          'id_invalid',
+          'code_invalid',
+          'currency_invalid',
+          'flags_are_mutually_exclusive',
+        ]);
+        const [stored] = await store.getAccounts(platformId, [input.id]);
+        expect(stored).toMatchObject({ id: input.id, code: 'fees', currency: 'CNY', flags: owed, closed: false });
+        expect(await store.head(platformId)).toMatchObject({ seq: 0n });
+      });
+
+      it('keeps books apart: an account of one platform is unknown to another', async () => {
+        const one = await book();
+        const other = newId();
+        await store.createAccounts(other, [accountInput()]);
+        const result = await store.submit(other, transfer(one.bank, one.a, 5n));
+        expect(result.code).toBe('debit_account_not_found');
+        expect(await store.getAccounts(other, [one.a])).toEqual([]);
+      });
+
+      it('refuses every entry of a platform that has no book', async () => {
+        const result = await store.submit(newId(), transfer(newId(), newId(), 1n));
+        expect(result.code).toBe('debit_account_not_found');
+      });
+
+      it('closes only an empty account, and a closed account takes no new money', async () => {
+        const { platformId, bank, a, b } = await book();
+        await store.submit(platformId, transfer(bank, a, 10n));
+        expect(await store.closeAccount(platformId, a)).toBe('balance_not_zero');
+        expect(await store.closeAccount(platformId, b)).toBe('closed');
+        expect(await store.closeAccount(platformId, b)).toBe('account_already_closed');
+        expect(await store.closeAccount(platformId, newId())).toBe('account_not_found');
+        expect((await store.submit(platformId, transfer(a, b, 1n))).code).toBe('credit_account_closed');
+        expect((await store.submit(platformId, transfer(b, a, 1n))).code).toBe('debit_account_closed');
+        expect(await balances(platformId, a, b)).toEqual([10n, 0n]);
+      });
+    });
+
+    describe('entries', () => {
+      it('applies a posted entry with running balances and moves the chain head', async () => {
+        const { platformId, bank, a, b } = await book();
+        const first = await store.submit(platformId, transfer(bank, a, 700n, { reference: 'ORD-1', actor: 'plt_key' }));
+        const second = await store.submit(platformId, transfer(a, b, 250n));
+        expect(first).toMatchObject({ code: 'ok', seq: 1n });
+        expect(second).toMatchObject({ code: 'ok', seq: 2n });
+        expect(await balances(platformId, bank, a, b)).toEqual([-700n, 450n, 250n]);
+        const [entry] = await store.getEntries(platformId, [first.id]);
+        expect(entry).toMatchObject({ kind: 'posted', reference: 'ORD-1', actor: 'plt_key', command: 'test.transfer' });
+        expect(entry?.postings).toEqual([
+          {
+            debitAccountId: bank,
+            creditAccountId: a,
+            amountMinor: 700n,
+            pendingReleasedMinor: 0n,
+            debitPostedAfterMinor: -700n,
+            debitPendingAfterMinor: 0n,
+            creditPostedAfterMinor: 700n,
+            creditPendingAfterMinor: 0n,
+          },
+        ]);
+        expect(await store.head(platformId)).toMatchObject({ seq: 2n });
+        expect((await store.verifyChain(platformId)).ok).toBe(true);
+      });
+
+      it('applies a multi-posting entry whole or not at all', async () => {
+        const { platformId, bank, a, b, c } = await book();
+        await store.submit(platformId, transfer(bank, a, 100n));
+        // The second posting overdraws a: nothing of the entry applies.
+        const refused = await store.submit(platformId, posted([posting(a, b, 60n), posting(a, c, 60n)]));
+        expect(refused.code).toBe('exceeds_credits');
+        expect(await balances(platformId, a, b, c)).toEqual([100n, 0n, 0n]);
+        const split = await store.submit(platformId, posted([posting(a, b, 60n), posting(a, c, 40n)]));
+        expect(split.code).toBe('ok');
+        expect(await balances(platformId, a, b, c)).toEqual([0n, 60n, 40n]);
+        const [entry] = await store.getEntries(platformId, [split.id]);
+        expect(entry?.postings.map((p) => [p.debitPostedAfterMinor, p.creditPostedAfterMinor])).toEqual([
+          [40n, 60n],
+          [0n, 40n],
+        ]);
+      });
+
+      it('refuses what breaks a rule, writes nothing for it, and still applies the rest of the batch', async () => {
+        const { platformId, bank, a, b } = await book();
+        const before = await store.head(platformId);
+        const results = await store.submitMany(platformId, [
+          transfer(bank, a, 50n),
+          transfer(a, b, 80n), // a holds 50
+          transfer(a, b, 0n),
+          transfer(a, a, 1n),
+          transfer(a, newId(), 1n),
+          { ...transfer(a, b, 1n), command: '' },
+          transfer(a, b, 20n),
+        ]);
+        expect(results.map((r) => r.code)).toEqual([
+          'ok',
+          'exceeds_credits',
+          'amount_must_be_positive',
+          'accounts_must_be_different',
+          'credit_account_not_found',
+          'command_invalid',
+          'ok',
+        ]);
+        expect(await balances(platformId, bank, a, b)).toEqual([-50n, 30n, 20n]);
+        const head = await store.head(platformId);
+        expect(head?.seq).toBe((before?.seq ?? 0n) + 2n);
+        const journal = await store.listEntries(platformId, { afterSeq: 0n, limit: 100 });
+        expect(journal.map((e) => e.id)).toEqual([results[0]?.id, results[6]?.id]);
+      });
+
+      it('answers a replay with the first result and changes nothing', async () => {
+        const { platformId, bank, a, b } = await book();
+        const entry = transfer(bank, a, 40n);
+        const first = await store.submit(platformId, entry);
+        const replay = await store.submit(platformId, entry);
+        expect(replay).toEqual({ ...first, code: 'exists' });
+        // Replays in the same batch as the original, and many at once.
+        const twice = transfer(a, b, 5n);
+        const together = await store.submitMany(platformId, [twice, twice, twice]);
+        expect(together.map((r) => r.code)).toEqual(['ok', 'exists', 'exists']);
+        expect(new Set(together.map((r) => r.seq)).size).toBe(1);
+        expect(await balances(platformId, bank, a, b)).toEqual([-40n, 35n, 5n]);
+        expect((await store.head(platformId))?.seq).toBe(2n);
+      });
+
+      it('answers exists for a replay that the balance would no longer allow', async () => {
+        const { platformId, bank, a, b } = await book();
+        await store.submit(platformId, transfer(bank, a, 30n));
+        const spend = transfer(a, b, 30n);
+        expect((await store.submit(platformId, spend)).code).toBe('ok');
+        // a is empty now: deciding afresh would refuse; the id says it happened already.
+        expect((await store.submit(platformId, spend)).code).toBe('exists');
+        expect(await balances(platformId, a, b)).toEqual([0n, 30n]);
+      });
+
+      it('refuses the same id with other content', async () => {
+        const { platformId, bank, a, b } = await book();
+        const entry = transfer(bank, a, 40n, { reference: 'R1', actor: 'x' });
+        await store.submit(platformId, entry);
+        const codes = await store.submitMany(platformId, [
+          { ...entry, postings: [posting(bank, a, 41n)] },
+          { ...entry, postings: [posting(bank, b, 40n)] },
+          { ...entry, kind: 'pending' },
+          { ...entry, command: 'other.command' },
+          { ...entry, reference: 'R2' },
+          { ...entry, actor: 'y' },
+        ]);
+        expect(codes.map((r) => r.code)).toEqual([
+          'exists_with_different_postings',
+          'exists_with_different_postings',
+          'exists_with_different_kind',
+          'exists_with_different_command',
+          'exists_with_different_reference',
+          'exists_with_different_actor',
+        ]);
+        expect(await balances(platformId, a, b)).toEqual([40n, 0n]);
+      });
+
+      it('groups concurrent callers into few database transactions', async () => {
+        const { platformId, bank, a } = await book();
+        const before = store.stats.batches;
+        const results = await Promise.all(
+          Array.from({ length: 300 }, () => store.submit(platformId, transfer(bank, a, 1n))),
+        );
+        expect(results.every((r) => r.code === 'ok')).toBe(true);
+        const batches = store.stats.batches - before;
+        expect(batches).toBeGreaterThanOrEqual(1);
+        expect(batches).toBeLessThan(30);
+        expect(new Set(results.map((r) => r.seq)).size).toBe(300);
+        expect(await balances(platformId, a)).toEqual([300n]);
+      });
+    });
+
+    describe('pending entries', () => {
+      it('reserves, then posts part and releases the rest', async () => {
+        const { platformId, bank, a, b } = await book();
+        await store.submit(platformId, transfer(bank, a, 100n));
+        const hold = pending(a, b, 70n);
+        expect((await store.submit(platformId, hold)).code).toBe('ok');
+        // Reserved money counts against a at once.
+        expect((await store.submit(platformId, transfer(a, b, 31n))).code).toBe('exceeds_credits');
+        const [held] = await store.getAccounts(platformId, [a]);
+        expect(held).toMatchObject({ debitsPendingMinor: 70n, debitsPostedMinor: 0n, creditsPostedMinor: 100n });
+        const post = await store.submit(platformId, postPending(hold.id, [posting(a, b, 45n)]));
+        expect(post.code).toBe('ok');
+        expect(await balances(platformId, a, b)).toEqual([55n, 45n]);
+        const accounts = await store.getAccounts(platformId, [a, b]);
+        expect(accounts.map((x) => [x.debitsPendingMinor, x.creditsPendingMinor])).toEqual(
+          [a, b].map(() => [0n, 0n]),
+        );
+        expect((await store.submit(platformId, voidPending(hold.id))).code).toBe('pending_entry_already_posted');
+        expect((await store.submit(platformId, postPending(hold.id))).code).toBe('pending_entry_already_posted');
+        const [entry] = await store.getEntries(platformId, [post.id]);
+        expect(entry?.postings[0]).toMatchObject({ amountMinor: 45n, pendingReleasedMinor: 70n });
+      });
+
+      it('voids a reservation and refuses to resolve it twice or to resolve a posted entry', async () => {
+        const { platformId, bank, a, b } = await book();
+        const funding = transfer(bank, a, 20n);
+        await store.submit(platformId, funding);
+        const hold = pending(a, b, 20n);
+        await store.submit(platformId, hold);
+        expect((await store.submit(platformId, voidPending(hold.id))).code).toBe('ok');
+        expect(await balances(platformId, a, b)).toEqual([20n, 0n]);
+        expect((await store.submit(platformId, voidPending(hold.id))).code).toBe('pending_entry_already_voided');
+        expect((await store.submit(platformId, postPending(funding.id))).code).toBe('pending_entry_not_pending');
+        expect((await store.submit(platformId, postPending(newId()))).code).toBe('pending_entry_not_found');
+        expect((await store.submit(platformId, postPending(hold.id, [posting(a, b, 21n)]))).code).toBe(
+          'pending_entry_already_voided',
+        );
+      });
+
+      it('expires a reservation at its timeout, exactly once', async () => {
+        const { platformId, bank, a, b } = await book();
+        await store.submit(platformId, transfer(bank, a, 50n));
+        const hold = pending(a, b, 50n, 60);
+        const opened = await store.submit(platformId, hold);
+        expect(opened.timeoutAtMs).toBe(clock.ms + 60_000);
+        expect(await store.expireDue(platformId)).toBe(0);
+        clock.advance(59);
+        expect((await store.submit(platformId, postPending(hold.id, [posting(a, b, 10n)]))).code).toBe('ok');
+        const second = pending(a, b, 40n, 30);
+        await store.submit(platformId, second);
+        clock.advance(31);
+        expect(await store.booksWithDuePendings()).toContain(platformId);
+        // Past its timeout a reservation can be neither posted nor voided; it expires.
+        expect((await store.submit(platformId, postPending(second.id))).code).toBe('pending_entry_expired');
+        expect(await store.expireDue(platformId)).toBe(1);
+        expect(await store.expireDue(platformId)).toBe(0);
+        expect(await store.booksWithDuePendings()).not.toContain(platformId);
+        expect(await balances(platformId, a, b)).toEqual([40n, 10n]);
+        expect((await store.submit(platformId, voidPending(second.id))).code).toBe('pending_entry_expired');
+        const journal = await store.listEntries(platformId, { afterSeq: 0n, limit: 100 });
+        expect(journal.at(-1)).toMatchObject({ kind: 'expire', pendingId: second.id, actor: 'system' });
+        expect(await store.listPendings(platformId, { state: 'open', limit: 10 })).toEqual([]);
+        const expired = await store.listPendings(platformId, { state: 'expired', limit: 10 });
+        expect(expired.map((p) => p.id)).toEqual([second.id]);
+      });
+
+      it('lists open reservations with their postings', async () => {
+        const { platformId, bank, a, b } = await book();
+        await store.submit(platformId, transfer(bank, a, 50n));
+        const hold = pending(a, b, 5n);
+        await store.submit(platformId, hold);
+        expect(await store.listPendings(platformId, { state: 'open', limit: 10 })).toEqual([
+          { id: hold.id, seq: 2n, state: 'open', timeoutAtMs: null, postings: [posting(a, b, 5n)] },
+        ]);
+      });
+    });
+
+    describe('reads', () => {
+      it('pages an account statement with the balance after every line', async () => {
+        const { platformId, bank, a, b } = await book();
+        const amounts = [10n, 20n, 30n, 40n, 50n];
+        for (const amount of amounts) await store.submit(platformId, transfer(bank, a, amount));
+        await store.submit(platformId, posted([posting(a, b, 5n), posting(a, b, 6n)]));
+        const first = await store.listAccountLines(platformId, a, { limit: 4 });
+        expect(first.map((l) => [l.side, l.amountMinor, l.postedAfterMinor])).toEqual([
+          ['credit', 10n, 10n],
+          ['credit', 20n, 30n],
+          ['credit', 30n, 60n],
+          ['credit', 40n, 100n],
+        ]);
+        const last = first.at(-1);
+        const rest = await store.listAccountLines(platformId, a, {
+          after: last && { seq: last.seq, postingIndex: last.postingIndex },
+          limit: 4,
+        });
+        expect(rest.map((l) => [l.side, l.amountMinor, l.postedAfterMinor, l.postingIndex])).toEqual([
+          ['credit', 50n, 150n, 0],
+          ['debit', 5n, 145n, 0],
+          ['debit', 6n, 139n, 1],
+        ]);
+        expect(rest[1]).toMatchObject({ counterpartyAccountId: b, kind: 'posted', command: 'test.transfer' });
+      });
+
+      it('answers balances at any point of the journal and the journal position at any time', async () => {
+        const { platformId, bank, a } = await book();
+        const start = clock.ms;
+        const seqs: bigint[] = [];
+        for (const amount of [5n, 7n, 11n]) {
+          clock.advance(10);
+          seqs.push((await store.submit(platformId, transfer(bank, a, amount))).seq ?? -1n);
+        }
+        expect(await store.balanceAt(platformId, a, 0n)).toEqual({ postedMinor: 0n, pendingMinor: 0n });
+        expect(await store.balanceAt(platformId, a, seqs[0] ?? 0n)).toEqual({ postedMinor: 5n, pendingMinor: 0n });
+        expect(await store.balanceAt(platformId, a, seqs[2] ?? 0n)).toEqual({ postedMinor: 23n, pendingMinor: 0n });
+        expect(await store.balanceAt(platformId, bank, seqs[1] ?? 0n)).toEqual({ postedMinor: -12n, pendingMinor: 0n });
+        expect(await store.seqAt(platformId, start)).toBe(0n);
+        expect(await store.seqAt(platformId, start + 10_000)).toBe(seqs[0]);
+        expect(await store.seqAt(platformId, start + 25_000)).toBe(seqs[1]);
+        expect(await store.seqAt(platformId, start + 99_000)).toBe(seqs[2]);
+      });
+
+      it('lists accounts in id order, page by page', async () => {
+        const { platformId, bank, a, b, c } = await book();
+        const ids = [bank, a, b, c].sort();
+        const first = await store.listAccounts(platformId, { limit: 3 });
+        const second = await store.listAccounts(platformId, { afterId: first.at(-1)?.id, limit: 3 });
+        expect([...first, ...second].map((x) => x.id)).toEqual(ids);
+      });
+    });
+
+    describe('the journal is tamper-evident and append-only', () => {
+      it('refuses updates, deletes and truncation of journal rows in the database itself', async () => {
+        const { platformId, bank, a } = await book();
+        await store.submit(platformId, transfer(bank, a, 9n));
+        const db = store.kysely;
+        const attempts = [
+          sql`update ledger_entries set command = 'x' where platform_id = ${platformId}::uuid`,
+          sql`delete from ledger_entries where platform_id = ${platformId}::uuid`,
+          sql`update ledger_postings set amount = 1 where platform_id = ${platformId}::uuid`,
+          sql`delete from ledger_postings where platform_id = ${platformId}::uuid`,
+          sql`truncate ledger_postings`,
+          sql`truncate ledger_entries cascade`,
+        ];
+        for (const attempt of attempts) {
+          await expect(attempt.execute(db)).rejects.toThrow(/never updated or deleted/);
+        }
+        expect(await balances(platformId, a)).toEqual([9n]);
+      });
+
+      it('finds an edited entry when the chain is walked', async () => {
+        const { platformId, bank, a, b } = await book();
+        for (let i = 1n; i <= 5n; i++) await store.submit(platformId, transfer(bank, a, i));
+        await store.submit(platformId, transfer(a, b, 3n));
+        expect(await store.verifyChain(platformId)).toMatchObject({ ok: true, seq: 6n });
+        // Someone with superuser rights switches the guard off and edits an amount.
+        const db = store.kysely;
+        await sql`alter table ledger_postings disable trigger ledger_postings_append_only`.execute(db);
+        await sql`update ledger_postings set amount = 300 where platform_id = ${platformId}::uuid and entry_seq = 3`.execute(db);
+        await sql`alter table ledger_postings enable trigger ledger_postings_append_only`.execute(db);
+        expect(await store.verifyChain(platformId)).toMatchObject({ ok: false, brokenAtSeq: 3n });
+      });
+
+      it('finds entries cut off the end of the journal', async () => {
+        const { platformId, bank, a } = await book();
+        for (let i = 1n; i <= 3n; i++) await store.submit(platformId, transfer(bank, a, i));
+        const db = store.kysely;
+        await sql`alter table ledger_postings disable trigger ledger_postings_append_only`.execute(db);
+        await sql`alter table ledger_entries disable trigger ledger_entries_append_only`.execute(db);
+        await sql`delete from ledger_postings where platform_id = ${platformId}::uuid and entry_seq = 3`.execute(db);
+        await sql`delete from ledger_entries where platform_id = ${platformId}::uuid and seq = 3`.execute(db);
+        await sql`alter table ledger_entries enable trigger ledger_entries_append_only`.execute(db);
+        await sql`alter table ledger_postings enable trigger ledger_postings_append_only`.execute(db);
+        expect(await store.verifyChain(platformId)).toMatchObject({ ok: false, brokenAtSeq: 3n });
+      });
+    });
+
+    describe('memory of balances between batches', () => {
+      it('reads balances again after another writer moved the book', async () => {
+        const { platformId, bank, a, b } = await book();
+        await store.submit(platformId, transfer(bank, a, 100n));
+        // A write this store did not make: straight into the database, bumping the version
+        // as every writer does (here: closing an account through a second path).
+        await store.kysely.transaction().execute(async (trx) => {
+          await sql`update ledger_accounts set credits_posted = credits_posted + 0 where platform_id = ${platformId}::uuid`.execute(trx);
+          await sql`update ledger_books set version = version + 1 where platform_id = ${platformId}::uuid`.execute(trx);
+        });
+        expect(await store.closeAccount(platformId, b)).toBe('closed');
+        expect((await store.submit(platformId, transfer(a, b, 1n))).code).toBe('credit_account_closed');
+        expect((await store.submit(platformId, transfer(a, bank, 100n))).code).toBe('ok');
+        expect((await store.submit(platformId, transfer(a, bank, 1n))).code).toBe('exceeds_credits');
+      });
+    });
+  });
+}
+
+function net(account: Account | undefined): bigint {
+  if (account === undefined) throw new Error('account missing');
+  return account.creditsPostedMinor - account.debitsPostedMinor;
+}
