@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { assertLimits } from '../limits.js';
 import { benchCommand } from './bench-command.js';
 
@@ -39,4 +38,3 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-export { parseArgs };

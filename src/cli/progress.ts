@@ -20,7 +20,7 @@ export class ProgressBar {
     const text = `${this.label} ${bar(fraction, 30)} ${String(percent).padStart(3)}% ${done.toLocaleString('en-US')}/${this.total.toLocaleString('en-US')} ${Math.round(rate).toLocaleString('en-US')}/s ${extra}`;
     if (this.stream.isTTY) {
       this.stream.write(`\r${text.padEnd(this.stream.columns ? this.stream.columns - 1 : 100)}`);
-    } else if (percent >= this.lastPlainPercent + 10 || done >= this.total) {
+    } else if (percent >= this.lastPlainPercent + 10 || (done >= this.total && this.lastPlainPercent < 100)) {
       this.lastPlainPercent = percent;
       this.stream.write(`${text}\n`);
     }
