@@ -116,14 +116,20 @@ export async function baselinePerTransaction(db: RawDatabase, options: BaselineO
   return options.transfers / ((performance.now() - started) / 1000);
 }
 
-/** Baseline (b): transfers per second at 1000 transfers per transaction. */
+/** Transfers per transaction in baseline (b). */
+export const baselineBatchSize = 1000;
+
+/**
+ * Baseline (b): transfers per second at 1000 transfers per transaction. `concurrency` counts
+ * transfers in flight, as for Custos: concurrency / 1000 transactions run side by side.
+ */
 export async function baselineBatch(db: RawDatabase, options: BaselineOptions, progress?: ProgressBar): Promise<number> {
   await prepareTables(db, options.accounts);
   const picker = new AccountPicker(options.accounts, options.skew, new Random(options.seed));
-  const chunk = 1000;
+  const chunk = baselineBatchSize;
   let issued = 0;
   const started = performance.now();
-  await runWorkers(db, options.concurrency, async (c) => {
+  await runWorkers(db, Math.ceil(options.concurrency / chunk), async (c) => {
     while (issued < options.transfers) {
       const size = Math.min(chunk, options.transfers - issued);
       issued += size;

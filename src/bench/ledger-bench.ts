@@ -12,6 +12,7 @@ import type { AdapterName } from '../storage/open-store.js';
 import type { SqlLedgerStore } from '../storage/sql-ledger-store.js';
 import {
   baselineBatch,
+  baselineBatchSize,
   baselinePerTransaction,
   dropBaselineTables,
   kyselyRawDatabase,
@@ -53,6 +54,9 @@ export interface LedgerBenchResult {
   p99_ms: number;
   baseline_per_txn_per_s: number | null;
   baseline_batch_per_s: number | null;
+  /** Baseline (b) on a single connection: no lock waits between its transactions. */
+  baseline_batch_one_connection_per_s: number | null;
+  custos_vs_batch_one_connection: number | null;
   custos_vs_per_txn: number | null;
   custos_vs_batch: number | null;
   refused: number;
@@ -186,6 +190,7 @@ export async function runLedgerBench(options: LedgerBenchOptions): Promise<Ledge
     );
     let perTxn: number | null = null;
     let batch: number | null = null;
+    let batchOne: number | null = null;
     if (options.baselines) {
       const base = { accounts: options.accounts, skew: options.skew, concurrency: options.concurrency, seed: options.seed };
       const perTxnTransfers = options.baselinePerTxnTransfers ?? Math.min(options.transfers, 50_000);
@@ -200,7 +205,20 @@ export async function runLedgerBench(options: LedgerBenchOptions): Promise<Ledge
         { ...base, transfers: options.transfers },
         new ProgressBar('baseline b', options.transfers),
       );
-      options.log(`\nbaseline (b) 1000 per transaction, unnest: ${Math.round(batch).toLocaleString('en-US')} transfers/s`);
+      const batchWorkers = Math.min(database.raw.connections, Math.ceil(options.concurrency / baselineBatchSize));
+      options.log(
+        `\nbaseline (b) 1000 per transaction, unnest, ${batchWorkers} transaction(s) at once: ${Math.round(batch).toLocaleString('en-US')} transfers/s`,
+      );
+      if (batchWorkers > 1) {
+        batchOne = await baselineBatch(
+          database.raw,
+          { ...base, concurrency: baselineBatchSize, transfers: options.transfers },
+          new ProgressBar('baseline b1', options.transfers),
+        );
+        options.log(`\nbaseline (b) on one connection: ${Math.round(batchOne).toLocaleString('en-US')} transfers/s`);
+      } else {
+        batchOne = batch;
+      }
       await dropBaselineTables(database.raw);
     }
     const result: LedgerBenchResult = {
@@ -217,12 +235,17 @@ export async function runLedgerBench(options: LedgerBenchOptions): Promise<Ledge
       baseline_batch_per_s: batch === null ? null : Math.round(batch),
       custos_vs_per_txn: perTxn === null ? null : round(custos.perSecond / perTxn),
       custos_vs_batch: batch === null ? null : round(custos.perSecond / batch),
+      baseline_batch_one_connection_per_s: batchOne === null ? null : Math.round(batchOne),
+      custos_vs_batch_one_connection: batchOne === null ? null : round(custos.perSecond / batchOne),
       refused: custos.refused,
       node: process.version,
       started_at: startedAt,
     };
     if (result.custos_vs_per_txn !== null && result.custos_vs_batch !== null) {
-      options.log(`custos ÷ (a) = ${result.custos_vs_per_txn}×   custos ÷ (b) = ${result.custos_vs_batch}×`);
+      options.log(
+        `custos ÷ (a) = ${result.custos_vs_per_txn}×   custos ÷ (b) = ${result.custos_vs_batch}×   ` +
+          `custos ÷ (b, one connection) = ${result.custos_vs_batch_one_connection}×`,
+      );
     }
     await mkdir(options.resultsDir, { recursive: true });
     const file = join(options.resultsDir, `ledger-${options.adapter}-${options.skew}-${startedAt.replace(/[:.]/g, '-')}.json`);
