@@ -10,6 +10,8 @@ create table ledger_books (
   -- Bumped by every transaction that changes balances or account state. A process that
   -- finds the version it last wrote may trust the balances it remembers.
   version bigint not null default 0,
+  -- Accounts opened in this book: the next account's number.
+  accounts_opened bigint not null default 0 check (accounts_opened >= 0),
   last_occurred_at timestamptz not null default 'epoch',
   created_at timestamptz not null default now()
 );
@@ -17,6 +19,9 @@ create table ledger_books (
 create table ledger_accounts (
   platform_id uuid not null,
   id uuid not null,
+  -- The account's number in its book (1, 2, 3 …): postings and their indexes name accounts
+  -- by it, eight bytes instead of sixteen.
+  num bigint not null check (num > 0),
   code text not null,
   currency text not null check (currency ~ '^[A-Z]{3}$'),
   -- 1: debits must not exceed credits; 2: credits must not exceed debits.
@@ -28,6 +33,7 @@ create table ledger_accounts (
   credits_posted bigint not null default 0 check (credits_posted >= 0),
   created_at timestamptz not null,
   primary key (platform_id, id),
+  unique (platform_id, num),
   foreign key (platform_id) references ledger_books (platform_id)
 ) with (fillfactor = 70); -- room for HOT updates: balances change, keys never do
 
@@ -48,13 +54,14 @@ create table ledger_entries (
   unique (platform_id, id)
 );
 
--- One row per posting; the balances after it are net (credits − debits) of each account.
+-- One row per posting; accounts by their number in the book; the balances after it are net
+-- (credits − debits) of each account.
 create table ledger_postings (
   platform_id uuid not null,
   entry_seq bigint not null,
   idx smallint not null check (idx >= 0),
-  debit_account_id uuid not null,
-  credit_account_id uuid not null,
+  debit_account bigint not null,
+  credit_account bigint not null,
   amount bigint not null check (amount >= 0),
   pending_released bigint not null default 0 check (pending_released >= 0),
   debit_posted_after bigint not null,
@@ -62,10 +69,10 @@ create table ledger_postings (
   credit_posted_after bigint not null,
   credit_pending_after bigint not null,
   primary key (platform_id, entry_seq, idx),
-  check (debit_account_id <> credit_account_id)
+  check (debit_account <> credit_account)
 );
-create index ledger_postings_debit on ledger_postings (platform_id, debit_account_id, entry_seq);
-create index ledger_postings_credit on ledger_postings (platform_id, credit_account_id, entry_seq);
+create index ledger_postings_debit on ledger_postings (platform_id, debit_account, entry_seq);
+create index ledger_postings_credit on ledger_postings (platform_id, credit_account, entry_seq);
 
 -- The state of each pending entry. Mutable, unlike the journal: open, then posted, voided
 -- or expired by a later entry (resolved_seq).

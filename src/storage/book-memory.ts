@@ -1,4 +1,5 @@
 import type { Account, ChainHead, Id } from '../ledger/index.js';
+import type { StoredAccount } from './ledger-rows.js';
 
 /** A book's head as stored: the chain head plus the version every writer bumps. */
 export interface BookHead extends ChainHead {
@@ -18,6 +19,8 @@ export function sameHead(a: BookHead, b: BookHead): boolean {
 export class BookMemory {
   head: BookHead | null = null;
   readonly accounts = new Map<Id, Account>();
+  /** The accounts' numbers in the book (they never change). */
+  readonly nums = new Map<Id, bigint>();
   /** When the last batch handed to this book has been decided: the next decides after it. */
   decided: Promise<void> = Promise.resolve();
   /** When the last batch's transaction has ended: transactions of a book run in order. */
@@ -41,9 +44,10 @@ export class BookMemories {
   }
 
   /** The book is now at `head`, with these balances (on top of those already known). */
-  remember(memory: BookMemory, head: BookHead, accounts: Iterable<Account>): void {
+  remember(memory: BookMemory, head: BookHead, accounts: Iterable<Account | StoredAccount>): void {
     memory.head = head;
     for (const account of accounts) {
+      if ('num' in account) memory.nums.set(account.id, account.num);
       if (memory.accounts.delete(account.id)) this.size--;
       memory.accounts.set(account.id, account);
       this.size++;
@@ -55,6 +59,7 @@ export class BookMemories {
     memory.head = null;
     this.size -= memory.accounts.size;
     memory.accounts.clear();
+    memory.nums.clear();
   }
 
   get accountsRemembered(): number {
@@ -66,6 +71,7 @@ export class BookMemories {
       for (const id of memory.accounts.keys()) {
         if (this.size <= this.capacity) return;
         memory.accounts.delete(id);
+        memory.nums.delete(id);
         this.size--;
       }
     }

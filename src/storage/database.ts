@@ -7,6 +7,7 @@ export interface LedgerBooksTable {
   entry_seq: bigint;
   head_hash: Uint8Array;
   version: bigint;
+  accounts_opened: bigint;
   last_occurred_at: Date;
   created_at: Date;
 }
@@ -14,6 +15,7 @@ export interface LedgerBooksTable {
 export interface LedgerAccountsTable {
   platform_id: string;
   id: string;
+  num: bigint;
   code: string;
   currency: string;
   flags: number;
@@ -44,8 +46,8 @@ export interface LedgerPostingsTable {
   platform_id: string;
   entry_seq: bigint;
   idx: number;
-  debit_account_id: string;
-  credit_account_id: string;
+  debit_account: bigint;
+  credit_account: bigint;
   amount: bigint;
   pending_released: bigint;
   debit_posted_after: bigint;

@@ -123,13 +123,16 @@ export class LedgerBatchWriter {
     const base = memory.head;
     if (base === null) return null;
     const accounts = new Map<Id, Account>();
+    const nums = new Map<Id, bigint>();
     for (const input of inputs) {
       if (input.kind !== 'posted' && input.kind !== 'pending') return null;
       for (const posting of input.postings) {
         for (const id of [posting.debitAccountId, posting.creditAccountId]) {
           const account = memory.accounts.get(id);
-          if (account === undefined) return null;
+          const num = memory.nums.get(id);
+          if (account === undefined || num === undefined) return null;
           accounts.set(id, account);
+          nums.set(id, num);
         }
       }
     }
@@ -141,7 +144,7 @@ export class LedgerBatchWriter {
     }
     const decision = decider.finish();
     await yieldToIo();
-    const statement = writeStatement(platformId, decision);
+    const statement = writeStatement(platformId, decision, nums);
     // The batch before may have failed meanwhile: then nothing can be built on it.
     if (memory.head !== base) return null;
     this.memories.remember(memory, { ...decision.head, version: versionAfter(base, decision) }, decision.accounts);
@@ -172,7 +175,7 @@ export class LedgerBatchWriter {
       onDecided();
     }
     await this.checkRefusedAreNew(trx, platformId, decision, existing);
-    const version = await this.persist(trx, platformId, head, decision, statement);
+    const version = await this.persist(trx, platformId, memory, head, decision, statement);
     assert.equal(version, versionAfter(head, decision), 'one write bumps the book version once');
     return decision.results;
   }
@@ -256,12 +259,13 @@ export class LedgerBatchWriter {
   private async persist(
     trx: Kysely<Database>,
     platformId: Id,
+    memory: BookMemory,
     head: BookHead,
     decision: BatchDecision,
     statement: WriteStatement | null,
   ): Promise<bigint> {
     if (decision.entries.length === 0) return head.version;
-    const { rows } = await (statement ?? writeStatement(platformId, decision)).execute(trx);
+    const { rows } = await (statement ?? writeStatement(platformId, decision, memory.nums)).execute(trx);
     const row = rows[0];
     assert.ok(row !== undefined);
     if (row.inserted !== decision.entries.length) {
@@ -307,10 +311,15 @@ function yieldToIo(): Promise<void> {
 type WriteStatement = ReturnType<typeof writeStatement>;
 
 /** The whole write of a batch as one statement: one round trip, one plan. */
-function writeStatement(platformId: Id, decision: BatchDecision) {
+function writeStatement(platformId: Id, decision: BatchDecision, nums: ReadonlyMap<Id, bigint>) {
+  const num = (id: Id): bigint => {
+    const found = nums.get(id);
+    assert.ok(found !== undefined, `the number of account ${id} is known`);
+    return found;
+  };
   const e = entryColumns(decision);
-  const p = postingColumns(decision);
-  const a = accountColumns(decision.accounts);
+  const p = postingColumns(decision, num);
+  const a = accountColumns(decision.accounts, num);
   const opened = decision.pendingsOpened;
   const resolved = decision.pendingsResolved;
   const head = decision.head;
@@ -329,20 +338,20 @@ function writeStatement(platformId: Id, decision: BatchDecision) {
       on conflict (platform_id, id) do nothing
       returning 1
     ), new_postings as (
-      insert into ledger_postings (platform_id, entry_seq, idx, debit_account_id, credit_account_id, amount,
+      insert into ledger_postings (platform_id, entry_seq, idx, debit_account, credit_account, amount,
                                    pending_released, debit_posted_after, debit_pending_after,
                                    credit_posted_after, credit_pending_after)
       select ${platformId}::uuid, u.*
-      from unnest(${p.seq}::int8[], ${p.idx}::int2[], ${p.debit}::uuid[], ${p.credit}::uuid[], ${p.amount}::int8[],
+      from unnest(${p.seq}::int8[], ${p.idx}::int2[], ${p.debit}::int8[], ${p.credit}::int8[], ${p.amount}::int8[],
                   ${p.released}::int8[], ${p.debitPosted}::int8[], ${p.debitPending}::int8[],
                   ${p.creditPosted}::int8[], ${p.creditPending}::int8[])
         as u(seq, idx, debit, credit, amount, released, debit_posted, debit_pending, credit_posted, credit_pending)
     ), changed_accounts as (
       update ledger_accounts a
       set debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo
-      from unnest(${a.id}::uuid[], ${a.debitsPending}::int8[], ${a.debitsPosted}::int8[],
-                  ${a.creditsPending}::int8[], ${a.creditsPosted}::int8[]) as u(id, dp, dpo, cp, cpo)
-      where a.platform_id = ${platformId}::uuid and a.id = u.id
+      from unnest(${a.num}::int8[], ${a.debitsPending}::int8[], ${a.debitsPosted}::int8[],
+                  ${a.creditsPending}::int8[], ${a.creditsPosted}::int8[]) as u(num, dp, dpo, cp, cpo)
+      where a.platform_id = ${platformId}::uuid and a.num = u.num
     ), opened as (
       insert into ledger_pending (platform_id, entry_id, entry_seq, timeout_at, state, resolved_seq)
       select ${platformId}::uuid, u.id, u.seq, timestamptz 'epoch' + u.timeout_ms * interval '1 millisecond',
@@ -386,11 +395,11 @@ function entryColumns(decision: BatchDecision) {
   };
 }
 
-function postingColumns(decision: BatchDecision) {
+function postingColumns(decision: BatchDecision, num: (id: Id) => bigint) {
   const seq: bigint[] = [];
   const idx: number[] = [];
-  const debit: string[] = [];
-  const credit: string[] = [];
+  const debit: bigint[] = [];
+  const credit: bigint[] = [];
   const amount: bigint[] = [];
   const released: bigint[] = [];
   const debitPosted: bigint[] = [];
@@ -401,8 +410,8 @@ function postingColumns(decision: BatchDecision) {
     entry.postings.forEach((posting, index) => {
       seq.push(entry.seq);
       idx.push(index);
-      debit.push(posting.debitAccountId);
-      credit.push(posting.creditAccountId);
+      debit.push(num(posting.debitAccountId));
+      credit.push(num(posting.creditAccountId));
       amount.push(posting.amountMinor);
       released.push(posting.pendingReleasedMinor);
       debitPosted.push(posting.debitPostedAfterMinor);
@@ -425,9 +434,9 @@ function postingColumns(decision: BatchDecision) {
   };
 }
 
-function accountColumns(accounts: readonly Account[]) {
+function accountColumns(accounts: readonly Account[], num: (id: Id) => bigint) {
   return {
-    id: plainArray(accounts.map((x) => x.id)),
+    num: plainArray(accounts.map((x) => num(x.id))),
     debitsPending: plainArray(accounts.map((x) => x.debitsPendingMinor)),
     debitsPosted: plainArray(accounts.map((x) => x.debitsPostedMinor)),
     creditsPending: plainArray(accounts.map((x) => x.creditsPendingMinor)),

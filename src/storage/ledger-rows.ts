@@ -43,6 +43,7 @@ function toHead(row: BookRow): BookHead {
 
 interface AccountRow {
   id: string;
+  num: bigint;
   code: string;
   currency: string;
   flags: number;
@@ -53,21 +54,32 @@ interface AccountRow {
   credits_posted: bigint;
 }
 
+/** An account with its number in the book (how postings name it). */
+export interface StoredAccount extends Account {
+  readonly num: bigint;
+}
+
 /** Accounts by id, optionally locked in id order (the order every writer locks them in). */
-export async function selectAccounts(db: Db, platformId: Id, ids: readonly Id[], lock: boolean): Promise<Account[]> {
+export async function selectAccounts(
+  db: Db,
+  platformId: Id,
+  ids: readonly Id[],
+  lock: boolean,
+): Promise<StoredAccount[]> {
   if (ids.length === 0) return [];
   const sorted = [...ids].sort();
   const { rows } = await sql<AccountRow>`
-    select id, code, currency, flags, closed, debits_pending, debits_posted, credits_pending, credits_posted
+    select id, num, code, currency, flags, closed, debits_pending, debits_posted, credits_pending, credits_posted
     from ledger_accounts
     where platform_id = ${platformId}::uuid and id = any(${plainArray(sorted)}::uuid[])
     order by id ${lock ? sql`for update` : sql``}`.execute(db);
   return rows.map(toAccount);
 }
 
-export function toAccount(row: AccountRow): Account {
+export function toAccount(row: AccountRow): StoredAccount {
   return {
     id: row.id,
+    num: row.num,
     code: row.code,
     currency: row.currency,
     flags: { debitsMustNotExceedCredits: (row.flags & 1) !== 0, creditsMustNotExceedDebits: (row.flags & 2) !== 0 },
@@ -96,9 +108,10 @@ interface EntryRow {
   hash: string;
 }
 
-interface PostingRow {
+export interface PostingRow {
   entry_seq: bigint;
   idx: number;
+  /** Joined from the accounts' numbers. */
   debit_account_id: string;
   credit_account_id: string;
   amount: bigint;
@@ -153,11 +166,10 @@ async function withPostings(db: Db, platformId: Id, rows: EntryRow[]): Promise<E
 
 async function selectPostings(db: Db, platformId: Id, seqs: readonly bigint[]): Promise<Map<bigint, Posting[]>> {
   const { rows } = await sql<PostingRow>`
-    select entry_seq, idx, debit_account_id, credit_account_id, amount, pending_released,
-           debit_posted_after, debit_pending_after, credit_posted_after, credit_pending_after
-    from ledger_postings
-    where platform_id = ${platformId}::uuid and entry_seq = any(${plainArray(seqs)}::int8[])
-    order by entry_seq, idx`.execute(db);
+    select ${postingColumns}
+    from ${postingsWithAccountIds}
+    where p.platform_id = ${platformId}::uuid and p.entry_seq = any(${plainArray(seqs)}::int8[])
+    order by p.entry_seq, p.idx`.execute(db);
   const bySeq = new Map<bigint, Posting[]>();
   for (const row of rows) {
     let list = bySeq.get(row.entry_seq);
@@ -166,6 +178,14 @@ async function selectPostings(db: Db, platformId: Id, seqs: readonly bigint[]): 
   }
   return bySeq;
 }
+
+/** Postings with both accounts' ids (`p`, `d`, `c`). */
+export const postingsWithAccountIds = sql`ledger_postings p
+  join ledger_accounts d on d.platform_id = p.platform_id and d.num = p.debit_account
+  join ledger_accounts c on c.platform_id = p.platform_id and c.num = p.credit_account`;
+
+export const postingColumns = sql`p.entry_seq, p.idx, d.id as debit_account_id, c.id as credit_account_id, p.amount,
+  p.pending_released, p.debit_posted_after, p.debit_pending_after, p.credit_posted_after, p.credit_pending_after`;
 
 export function toPosting(row: PostingRow): Posting {
   return {

@@ -28,7 +28,15 @@ import { Batcher } from './batcher.js';
 import type { Database } from './database.js';
 import { LedgerBatchWriter } from './ledger-batch-writer.js';
 import type { Clock } from './ledger-batch-writer.js';
-import { flagBits, lockBook, readBook, selectAccounts, selectEntriesAfter, selectEntriesById, toPosting } from './ledger-rows.js';
+import {
+  flagBits,
+  lockBook,
+  postingColumns,
+  readBook,
+  selectAccounts,
+  selectEntriesAfter,
+  selectEntriesById,
+} from './ledger-rows.js';
 import { plainArray, textArray } from './pg-array.js';
 
 export type { Clock } from './ledger-batch-writer.js';
@@ -99,6 +107,10 @@ export class SqlLedgerStore implements LedgerStore {
     return this.db.transaction().execute(async (trx) => {
       await sql`insert into ledger_books (platform_id) values (${platformId}::uuid) on conflict do nothing`.execute(trx);
       await lockBook(trx, platformId);
+      const [{ opened } = { opened: 0n }] = (
+        await sql<{ opened: bigint }>`select accounts_opened as opened from ledger_books
+          where platform_id = ${platformId}::uuid`.execute(trx)
+      ).rows;
       const valid = inputs.filter((input) => decideAccount(input, undefined) === 'created');
       const known = new Map<Id, Account>();
       for (const account of await selectAccounts(trx, platformId, valid.map((input) => input.id), false)) {
@@ -114,12 +126,15 @@ export class SqlLedgerStore implements LedgerStore {
         known.set(input.id, { ...input, closed: false, debitsPendingMinor: 0n, debitsPostedMinor: 0n, creditsPendingMinor: 0n, creditsPostedMinor: 0n });
       }
       if (created.length > 0) {
+        const nums = created.map((_, index) => opened + BigInt(index + 1));
         await sql`
-          insert into ledger_accounts (platform_id, id, code, currency, flags, created_at)
-          select ${platformId}::uuid, u.id, u.code, u.currency, u.flags, ${createdAt}::timestamptz
-          from unnest(${plainArray(created.map((a) => a.id))}::uuid[], ${textArray(created.map((a) => a.code))}::text[],
-                      ${textArray(created.map((a) => a.currency))}::text[],
-                      ${plainArray(created.map(flagBits))}::int4[]) as u(id, code, currency, flags)`.execute(trx);
+          insert into ledger_accounts (platform_id, id, num, code, currency, flags, created_at)
+          select ${platformId}::uuid, u.id, u.num, u.code, u.currency, u.flags, ${createdAt}::timestamptz
+          from unnest(${plainArray(created.map((a) => a.id))}::uuid[], ${plainArray(nums)}::int8[],
+                      ${textArray(created.map((a) => a.code))}::text[], ${textArray(created.map((a) => a.currency))}::text[],
+                      ${plainArray(created.map(flagBits))}::int4[]) as u(id, num, code, currency, flags)`.execute(trx);
+        await sql`update ledger_books set accounts_opened = accounts_opened + ${created.length}
+          where platform_id = ${platformId}::uuid`.execute(trx);
       }
       return results;
     });
@@ -183,6 +198,12 @@ export class SqlLedgerStore implements LedgerStore {
     return selectAccounts(this.db, platformId, ids, false);
   }
 
+  private async accountNum(platformId: Id, accountId: Id): Promise<bigint | undefined> {
+    const { rows } = await sql<{ num: bigint }>`
+      select num from ledger_accounts where platform_id = ${platformId}::uuid and id = ${accountId}::uuid`.execute(this.db);
+    return rows[0]?.num;
+  }
+
   async listAccounts(platformId: Id, page: { afterId?: Id | undefined; limit: number }): Promise<Account[]> {
     const after = page.afterId ?? '00000000-0000-0000-0000-000000000000';
     const { rows } = await sql<{ id: string }>`
@@ -202,44 +223,53 @@ export class SqlLedgerStore implements LedgerStore {
   async listAccountLines(platformId: Id, accountId: Id, page: LinePage): Promise<AccountLine[]> {
     const afterSeq = (page.after?.seq ?? 0n).toString();
     const afterIdx = page.after?.postingIndex ?? -1;
+    const num = await this.accountNum(platformId, accountId);
+    if (num === undefined) return [];
     const { rows } = await sql<LineRow>`
-      select p.*, e.id as entry_id, e.kind, e.command, e.reference,
+      select ${postingColumns}, e.id as entry_id, e.kind, e.command, e.reference,
              (extract(epoch from e.occurred_at) * 1000)::int8 as occurred_ms
       from (
         (select * from ledger_postings
-         where platform_id = ${platformId}::uuid and debit_account_id = ${accountId}::uuid
+         where platform_id = ${platformId}::uuid and debit_account = ${num.toString()}::int8
            and entry_seq >= ${afterSeq}::int8 and (entry_seq, idx) > (${afterSeq}::int8, ${afterIdx}::int2)
          order by entry_seq, idx limit ${page.limit})
         union all
         (select * from ledger_postings
-         where platform_id = ${platformId}::uuid and credit_account_id = ${accountId}::uuid
+         where platform_id = ${platformId}::uuid and credit_account = ${num.toString()}::int8
            and entry_seq >= ${afterSeq}::int8 and (entry_seq, idx) > (${afterSeq}::int8, ${afterIdx}::int2)
          order by entry_seq, idx limit ${page.limit})
       ) p
+      join ledger_accounts d on d.platform_id = p.platform_id and d.num = p.debit_account
+      join ledger_accounts c on c.platform_id = p.platform_id and c.num = p.credit_account
       join ledger_entries e on e.platform_id = p.platform_id and e.seq = p.entry_seq
       order by p.entry_seq, p.idx limit ${page.limit}`.execute(this.db);
     return rows.map((row) => toLine(row, accountId));
   }
 
   async balanceAt(platformId: Id, accountId: Id, seq: bigint): Promise<NetBalance> {
-    const { rows } = await sql<LineRow>`
+    const num = await this.accountNum(platformId, accountId);
+    if (num === undefined) return { postedMinor: 0n, pendingMinor: 0n };
+    const { rows } = await sql<BalanceRow>`
       select * from (
-        (select * from ledger_postings
-         where platform_id = ${platformId}::uuid and debit_account_id = ${accountId}::uuid
+        (select debit_account, debit_posted_after, debit_pending_after, credit_posted_after, credit_pending_after,
+                entry_seq, idx
+         from ledger_postings
+         where platform_id = ${platformId}::uuid and debit_account = ${num.toString()}::int8
            and entry_seq <= ${seq.toString()}::int8
          order by entry_seq desc, idx desc limit 1)
         union all
-        (select * from ledger_postings
-         where platform_id = ${platformId}::uuid and credit_account_id = ${accountId}::uuid
+        (select debit_account, debit_posted_after, debit_pending_after, credit_posted_after, credit_pending_after,
+                entry_seq, idx
+         from ledger_postings
+         where platform_id = ${platformId}::uuid and credit_account = ${num.toString()}::int8
            and entry_seq <= ${seq.toString()}::int8
          order by entry_seq desc, idx desc limit 1)
       ) p order by entry_seq desc, idx desc limit 1`.execute(this.db);
     const row = rows[0];
     if (row === undefined) return { postedMinor: 0n, pendingMinor: 0n };
-    const posting = toPosting(row);
-    return row.debit_account_id === accountId
-      ? { postedMinor: posting.debitPostedAfterMinor, pendingMinor: posting.debitPendingAfterMinor }
-      : { postedMinor: posting.creditPostedAfterMinor, pendingMinor: posting.creditPendingAfterMinor };
+    return row.debit_account === num
+      ? { postedMinor: row.debit_posted_after, pendingMinor: row.debit_pending_after }
+      : { postedMinor: row.credit_posted_after, pendingMinor: row.credit_pending_after };
   }
 
   /** Binary search over the journal: entry times never go backwards, so no time index is needed. */
@@ -312,6 +342,14 @@ export class SqlLedgerStore implements LedgerStore {
     await this.batcher.close();
     await this.release();
   }
+}
+
+interface BalanceRow {
+  debit_account: bigint;
+  debit_posted_after: bigint;
+  debit_pending_after: bigint;
+  credit_posted_after: bigint;
+  credit_pending_after: bigint;
 }
 
 interface LineRow {
