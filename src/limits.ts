@@ -37,6 +37,35 @@ export const limits = {
 
   /** Rows returned by one page of a list query. */
   pageSizeMax: 100,
+  pageSizeDefault: 10,
+
+  /** HTTP: request bodies above this answer 413 (CSV imports stream and have their own). */
+  requestBodyBytesMax: 1024 * 1024,
+  /** HTTP: requests per credential per window before 429, and the window. */
+  rateLimitRequestsPerWindow: 1000,
+  rateLimitWindowMs: 1000,
+  /** HTTP: a request that runs longer is cut off. */
+  requestTimeoutMs: 30_000,
+  /** Idempotency-Key: longest key, how long a response is replayed, how long a claim holds. */
+  idempotencyKeyLengthMax: 255,
+  idempotencyTtlSeconds: 24 * 3600,
+  idempotencyLockSeconds: 60,
+
+  /** Platforms. */
+  platformNameLengthMax: 128,
+  autoConfirmSecondsDefault: 7 * 24 * 3600,
+  autoConfirmSecondsMin: 60,
+  autoConfirmSecondsMax: 180 * 24 * 3600,
+  /** Members. */
+  externalIdLengthMax: 64,
+  memberNameLengthMax: 128,
+  /** Card binding (identity verification). */
+  smsSendsPerMemberPerDayMax: 10,
+  verificationWrongAnswersMax: 3,
+  smsCodeTtlSeconds: 600,
+  smallAmountWindowSeconds: 48 * 3600,
+  microDepositMinorMax: 50n,
+  cardsPerMemberMax: 10,
   /** Entries read per round trip by the hash-chain verifier. */
   verifyChunkEntriesMax: 10_000,
 } as const;
@@ -55,4 +84,10 @@ export function assertLimits(l: Limits = limits): void {
   check(l.batchWaitMsDefault <= l.batchWaitMsMax, 'default batch wait above its maximum');
   check(l.batchQueueEntriesMax >= l.batchEntriesMax, 'the queue must hold a full batch');
   check(l.pageSizeMax >= 1 && l.pageSizeMax <= 1000, 'pageSizeMax out of range');
+  check(l.pageSizeDefault >= 1 && l.pageSizeDefault <= l.pageSizeMax, 'pageSizeDefault out of range');
+  check(l.idempotencyLockSeconds * 1000 > l.requestTimeoutMs, 'an idempotency claim must outlive the request');
+  check(l.autoConfirmSecondsMin <= l.autoConfirmSecondsDefault, 'auto-confirm default below its minimum');
+  check(l.autoConfirmSecondsDefault <= l.autoConfirmSecondsMax, 'auto-confirm default above its maximum');
+  check(l.microDepositMinorMax > 0n && l.microDepositMinorMax <= 50n, 'a small-amount deposit is at most ¥0.50');
+  check(l.smsCodeTtlSeconds < l.smallAmountWindowSeconds, 'SMS codes expire before small-amount answers');
 }

@@ -4,6 +4,8 @@ import { benchCommand } from './bench-command.js';
 const usage = `custos: fund custody for online marketplaces
 
 usage:
+  custos serve [--sandbox] [--port N] [--host H] [--data DIR]   run the HTTP API (see --help)
+  custos sim [--port N] --secret S      run the channel simulators as their own HTTP server
   custos demo [--data DIR]             run a ledger demo on the embedded database
   custos bench ledger [options]        measure the ledger (see --help)
   custos migrate                       apply database migrations (DATABASE_URL or --data)
@@ -17,6 +19,14 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'bench':
       return benchCommand(rest);
+    case 'serve': {
+      const { serveCommand } = await import('./serve-command.js');
+      return serveCommand(rest);
+    }
+    case 'sim': {
+      const { simCommand } = await import('./sim-command.js');
+      return simCommand(rest);
+    }
     case 'demo': {
       const { demoCommand } = await import('./demo-command.js');
       return demoCommand(rest);

@@ -42,6 +42,11 @@ export interface LedgerStore {
   listEntries(platformId: Id, page: { afterSeq: bigint; limit: number }): Promise<Entry[]>;
   /** One account's lines in journal order, each with the balances after it. */
   listAccountLines(platformId: Id, accountId: Id, page: LinePage): Promise<AccountLine[]>;
+  /**
+   * The lines of several accounts (a member's buckets) merged in journal order; a posting
+   * between two of them gives a line for each.
+   */
+  listLines(platformId: Id, accountIds: readonly Id[], page: LinesPage): Promise<AccountLine[]>;
   /** An account's net balances just after entry `seq` (point in time). */
   balanceAt(platformId: Id, accountId: Id, seq: bigint): Promise<NetBalance>;
   /** The last entry written at or before a time: 0 before the first. */
@@ -65,6 +70,12 @@ export interface LinePage {
   readonly limit: number;
 }
 
+export interface LinesPage {
+  /** The last line of the previous page. */
+  readonly after?: { readonly seq: bigint; readonly postingIndex: number; readonly accountId: Id } | undefined;
+  readonly limit: number;
+}
+
 export interface NetBalance {
   /** credits − debits, posted. */
   readonly postedMinor: bigint;
@@ -74,6 +85,7 @@ export interface NetBalance {
 
 /** One posting seen from one account. */
 export interface AccountLine {
+  readonly accountId: Id;
   readonly seq: bigint;
   readonly entryId: Id;
   readonly postingIndex: number;

@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /**
  * Table types for Kysely, as both drivers return them: bigint for int8 (parsers set in each
  * adapter), string for uuid and text, Date for timestamptz, bytes for bytea.
@@ -71,4 +73,122 @@ export interface Database {
   ledger_entries: LedgerEntriesTable;
   ledger_postings: LedgerPostingsTable;
   ledger_pending: LedgerPendingTable;
+}
+
+export interface PlatformsTable {
+  platform_id: string;
+  no: Generated<number>;
+  name: string;
+  escrow_mode: string;
+  auto_confirm_seconds: number;
+  legal_id_number_enc: string | null;
+  legal_id_number_hash: string | null;
+  members_opened: Generated<bigint>;
+  status: Generated<string>;
+  created_at: Date;
+}
+
+export interface PlatformAccountsTable {
+  platform_id: string;
+  code: string;
+  account_id: string;
+}
+
+export interface CredentialsTable {
+  platform_id: string;
+  id: string;
+  kind: string;
+  name: string;
+  role: string | null;
+  secret_hash: string;
+  secret_prefix: string;
+  created_at: Date;
+  revoked_at: Date | null;
+}
+
+export interface MembersTable {
+  platform_id: string;
+  id: string;
+  external_id: string;
+  seq: bigint;
+  sub_account_no: string;
+  type: string;
+  property: string;
+  status: string;
+  name_enc: string;
+  id_number_enc: string;
+  id_number_hash: string;
+  phone_enc: string;
+  phone_hash: string;
+  spendable_account_id: string;
+  pending_account_id: string;
+  withdrawable_account_id: string;
+  frozen_account_id: string | null;
+  created_at: Date;
+}
+
+export interface CardsTable {
+  platform_id: string;
+  id: string;
+  member_id: string;
+  method: string;
+  status: string;
+  card_number_enc: string;
+  card_number_hash: string;
+  last4: string;
+  phone_enc: string | null;
+  challenge_hash: string | null;
+  challenge_expires_at: Date | null;
+  wrong_answers: number;
+  failure_reason: string | null;
+  created_at: Date;
+  bound_at: Date | null;
+  ended_at: Date | null;
+}
+
+export interface VerificationCallsTable {
+  platform_id: string;
+  id: string;
+  member_id: string;
+  card_id: string;
+  kind: string;
+  provider: string;
+  request_id: string;
+  provider_ref: string | null;
+  outcome: string;
+  fee_minor: bigint;
+  attempts: number;
+  latency_ms: number;
+  created_at: Date;
+}
+
+export interface IdempotentRequestsTable {
+  platform_id: string;
+  credential_id: string;
+  key: string;
+  request_hash: string;
+  state: string;
+  locked_until: Date;
+  response_status: number | null;
+  response_body: string | null;
+  created_at: Date;
+  expires_at: Date;
+}
+
+export interface SystemSettingsTable {
+  platform_id: string;
+  key: string;
+  value: string;
+  updated_at: Date;
+}
+
+export interface CustodyDatabase extends Database {
+  platforms: PlatformsTable;
+  platform_accounts: PlatformAccountsTable;
+  credentials: CredentialsTable;
+  members: MembersTable;
+  cards: CardsTable;
+  verification_calls: VerificationCallsTable;
+  idempotent_requests: IdempotentRequestsTable;
+  system_settings: SystemSettingsTable;
 }

@@ -3,11 +3,12 @@ import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import { BatchDecider, decideBatch, entryErrorCodes, entryShapeErrorCodes, genesisHash } from '../ledger/index.js';
 import type { Account, BatchDecision, BookView, Entry, EntryInput, EntryResult, Id, Pending } from '../ledger/index.js';
+import type { Clock } from '../clock.js';
 import { limits } from '../limits.js';
 import { sameHead } from './book-memory.js';
 import type { BookHead, BookMemories, BookMemory } from './book-memory.js';
 import type { Database } from './database.js';
-import type { WriteStats } from './sql-ledger-store.js';
+import type { BatchObserver, WriteStats } from './sql-ledger-store.js';
 import {
   lockBook,
   selectAccounts,
@@ -17,9 +18,7 @@ import {
 } from './ledger-rows.js';
 import { plainArray, textArray } from './pg-array.js';
 
-export interface Clock {
-  nowMs(): number;
-}
+export type { Clock } from '../clock.js';
 
 /** Thrown inside the transaction to roll it back when an entry id turned out to exist. */
 class ExistingIdsFound extends Error {
@@ -60,9 +59,11 @@ export class LedgerBatchWriter {
     private readonly memories: BookMemories,
     private readonly clock: Clock,
     private readonly stats: WriteStats,
+    private readonly onBatch?: BatchObserver,
   ) {}
 
   async write(platformId: Id, inputs: readonly EntryInput[]): Promise<EntryResult[]> {
+    const startedMs = performance.now();
     const memory = this.memories.of(platformId);
     const previousDecided = memory.decided;
     const previousCommitted = memory.committed;
@@ -82,7 +83,7 @@ export class LedgerBatchWriter {
           const results = await this.db
             .transaction()
             .execute((trx) => this.attempt(trx, platformId, memory, inputs, prepared, existing, decided.fire));
-          this.count(results);
+          this.count(results, (performance.now() - startedMs) / 1000);
           return results;
         } catch (error) {
           this.memories.forget(memory);
@@ -101,7 +102,7 @@ export class LedgerBatchWriter {
     }
   }
 
-  private count(results: readonly EntryResult[]): void {
+  private count(results: readonly EntryResult[], seconds: number): void {
     let written = 0;
     let replayed = 0;
     for (const result of results) {
@@ -112,6 +113,7 @@ export class LedgerBatchWriter {
     this.stats.entriesWritten += written;
     this.stats.entriesReplayed += replayed;
     this.stats.entriesRefused += results.length - written - replayed;
+    this.onBatch?.(results.length, written, replayed, seconds);
   }
 
   /**

@@ -76,11 +76,10 @@ export async function migrate(inTransaction: InTransaction, migrations?: Migrati
 }
 
 /** True when every known migration is applied (for readiness checks). */
-export async function migrationsApplied(connection: MigrationConnection): Promise<boolean> {
+export async function migrationsApplied(query: MigrationConnection['query']): Promise<boolean> {
   const migrations = await loadMigrations();
-  const rows = await connection.query<{ version: number }>(
-    `select version from schema_migrations where version = any($1::int[])`,
-    [`{${migrations.map((m) => m.version).join(',')}}`],
-  );
+  const rows = await query<{ version: number }>(`select version from schema_migrations where version = any($1::int[])`, [
+    `{${migrations.map((m) => m.version).join(',')}}`,
+  ]);
   return rows.length === migrations.length;
 }

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import { decideAccount, verifyChainSegment } from '../ledger/index.js';
+import { verifyChainSegment } from '../ledger/index.js';
 import type {
   Account,
   AccountInput,
@@ -16,28 +16,29 @@ import type {
   Id,
   LedgerStore,
   LinePage,
+  LinesPage,
   NetBalance,
   Pending,
   PendingState,
 } from '../ledger/index.js';
 import { genesisHash } from '../ledger/index.js';
+import { systemClock } from '../clock.js';
 import { newId } from '../ids.js';
 import { limits } from '../limits.js';
 import { BookMemories } from './book-memory.js';
 import { Batcher } from './batcher.js';
 import type { Database } from './database.js';
+import { createAccountsIn } from './ledger-accounts.js';
+import { plainArray } from './pg-array.js';
 import { LedgerBatchWriter } from './ledger-batch-writer.js';
 import type { Clock } from './ledger-batch-writer.js';
 import {
-  flagBits,
   lockBook,
-  postingColumns,
   readBook,
   selectAccounts,
   selectEntriesAfter,
   selectEntriesById,
 } from './ledger-rows.js';
-import { plainArray, textArray } from './pg-array.js';
 
 export type { Clock } from './ledger-batch-writer.js';
 
@@ -48,9 +49,13 @@ export interface SqlLedgerStoreOptions {
   /** How long an idle book waits for more entries before writing (≤ limits.batchWaitMsMax). */
   readonly batchWaitMs?: number;
   readonly balanceCacheAccountsMax?: number;
+  /** Told of every committed batch: entries in it, written, replayed, seconds from queue to commit. */
+  readonly onBatch?: BatchObserver | undefined;
 }
 
-export const systemClock: Clock = { nowMs: () => Date.now() };
+export type BatchObserver = (entries: number, written: number, replayed: number, seconds: number) => void;
+
+export { systemClock } from '../clock.js';
 
 /** Counters of group commit, for metrics and tests. */
 export interface WriteStats {
@@ -82,7 +87,7 @@ export class SqlLedgerStore implements LedgerStore {
     const entriesMax = options.batchEntriesMax ?? limits.batchEntriesMax;
     if (entriesMax < 1 || entriesMax > limits.batchEntriesMax) throw new Error('batchEntriesMax out of range');
     const memories = new BookMemories(options.balanceCacheAccountsMax ?? limits.balanceCacheAccountsMax);
-    const writer = new LedgerBatchWriter(db, memories, this.clock, this.stats);
+    const writer = new LedgerBatchWriter(db, memories, this.clock, this.stats, options.onBatch);
     this.batcher = new Batcher<EntryInput, EntryResult>(
       (platformId, inputs) => writer.write(platformId, inputs),
       {
@@ -102,42 +107,8 @@ export class SqlLedgerStore implements LedgerStore {
   }
 
   async createAccounts(platformId: Id, inputs: readonly AccountInput[]): Promise<AccountResult[]> {
-    if (inputs.length > limits.accountsPerCallMax) throw new RangeError('too many accounts in one call');
-    const createdAt = new Date(this.clock.nowMs()).toISOString();
-    return this.db.transaction().execute(async (trx) => {
-      await sql`insert into ledger_books (platform_id) values (${platformId}::uuid) on conflict do nothing`.execute(trx);
-      await lockBook(trx, platformId);
-      const [{ opened } = { opened: 0n }] = (
-        await sql<{ opened: bigint }>`select accounts_opened as opened from ledger_books
-          where platform_id = ${platformId}::uuid`.execute(trx)
-      ).rows;
-      const valid = inputs.filter((input) => decideAccount(input, undefined) === 'created');
-      const known = new Map<Id, Account>();
-      for (const account of await selectAccounts(trx, platformId, valid.map((input) => input.id), false)) {
-        known.set(account.id, account);
-      }
-      const results: AccountResult[] = [];
-      const created: AccountInput[] = [];
-      for (const input of inputs) {
-        const code = decideAccount(input, known.get(input.id));
-        results.push({ id: input.id, code });
-        if (code !== 'created') continue;
-        created.push(input);
-        known.set(input.id, { ...input, closed: false, debitsPendingMinor: 0n, debitsPostedMinor: 0n, creditsPendingMinor: 0n, creditsPostedMinor: 0n });
-      }
-      if (created.length > 0) {
-        const nums = created.map((_, index) => opened + BigInt(index + 1));
-        await sql`
-          insert into ledger_accounts (platform_id, id, num, code, currency, flags, created_at)
-          select ${platformId}::uuid, u.id, u.num, u.code, u.currency, u.flags, ${createdAt}::timestamptz
-          from unnest(${plainArray(created.map((a) => a.id))}::uuid[], ${plainArray(nums)}::int8[],
-                      ${textArray(created.map((a) => a.code))}::text[], ${textArray(created.map((a) => a.currency))}::text[],
-                      ${plainArray(created.map(flagBits))}::int4[]) as u(id, num, code, currency, flags)`.execute(trx);
-        await sql`update ledger_books set accounts_opened = accounts_opened + ${created.length}
-          where platform_id = ${platformId}::uuid`.execute(trx);
-      }
-      return results;
-    });
+    const createdAtMs = this.clock.nowMs();
+    return this.db.transaction().execute((trx) => createAccountsIn(trx, platformId, inputs, createdAtMs));
   }
 
   async closeAccount(platformId: Id, accountId: Id): Promise<CloseAccountResult> {
@@ -221,29 +192,43 @@ export class SqlLedgerStore implements LedgerStore {
   }
 
   async listAccountLines(platformId: Id, accountId: Id, page: LinePage): Promise<AccountLine[]> {
+    const after = page.after && { ...page.after, accountId };
+    return this.listLines(platformId, [accountId], { after, limit: page.limit });
+  }
+
+  async listLines(platformId: Id, accountIds: readonly Id[], page: LinesPage): Promise<AccountLine[]> {
+    if (accountIds.length === 0) return [];
+    const accounts = await selectAccounts(this.db, platformId, accountIds, false);
+    if (accounts.length === 0) return [];
+    const nums = plainArray(accounts.map((a) => a.num));
     const afterSeq = (page.after?.seq ?? 0n).toString();
     const afterIdx = page.after?.postingIndex ?? -1;
-    const num = await this.accountNum(platformId, accountId);
-    if (num === undefined) return [];
+    const afterNum = (accounts.find((a) => a.id === page.after?.accountId)?.num ?? 0n).toString();
     const { rows } = await sql<LineRow>`
-      select ${postingColumns}, e.id as entry_id, e.kind, e.command, e.reference,
+      select l.entry_seq, l.idx, l.side, a.id as account_id, o.id as counterparty_id, l.amount, l.pending_released,
+             l.posted_after, l.pending_after, e.id as entry_id, e.kind, e.command, e.reference,
              (extract(epoch from e.occurred_at) * 1000)::int8 as occurred_ms
       from (
-        (select * from ledger_postings
-         where platform_id = ${platformId}::uuid and debit_account = ${num.toString()}::int8
-           and entry_seq >= ${afterSeq}::int8 and (entry_seq, idx) > (${afterSeq}::int8, ${afterIdx}::int2)
-         order by entry_seq, idx limit ${page.limit})
+        (select entry_seq, idx, debit_account as num, credit_account as other, 'debit' as side, amount, pending_released,
+                debit_posted_after as posted_after, debit_pending_after as pending_after
+         from ledger_postings
+         where platform_id = ${platformId}::uuid and debit_account = any(${nums}::int8[])
+           and entry_seq >= ${afterSeq}::int8 and (entry_seq, idx) >= (${afterSeq}::int8, ${afterIdx}::int2)
+         order by entry_seq, idx limit ${page.limit + 1})
         union all
-        (select * from ledger_postings
-         where platform_id = ${platformId}::uuid and credit_account = ${num.toString()}::int8
-           and entry_seq >= ${afterSeq}::int8 and (entry_seq, idx) > (${afterSeq}::int8, ${afterIdx}::int2)
-         order by entry_seq, idx limit ${page.limit})
-      ) p
-      join ledger_accounts d on d.platform_id = p.platform_id and d.num = p.debit_account
-      join ledger_accounts c on c.platform_id = p.platform_id and c.num = p.credit_account
-      join ledger_entries e on e.platform_id = p.platform_id and e.seq = p.entry_seq
-      order by p.entry_seq, p.idx limit ${page.limit}`.execute(this.db);
-    return rows.map((row) => toLine(row, accountId));
+        (select entry_seq, idx, credit_account, debit_account, 'credit', amount, pending_released,
+                credit_posted_after, credit_pending_after
+         from ledger_postings
+         where platform_id = ${platformId}::uuid and credit_account = any(${nums}::int8[])
+           and entry_seq >= ${afterSeq}::int8 and (entry_seq, idx) >= (${afterSeq}::int8, ${afterIdx}::int2)
+         order by entry_seq, idx limit ${page.limit + 1})
+      ) l
+      join ledger_accounts a on a.platform_id = ${platformId}::uuid and a.num = l.num
+      join ledger_accounts o on o.platform_id = ${platformId}::uuid and o.num = l.other
+      join ledger_entries e on e.platform_id = ${platformId}::uuid and e.seq = l.entry_seq
+      where (l.entry_seq, l.idx, l.num) > (${afterSeq}::int8, ${afterIdx}::int2, ${afterNum}::int8)
+      order by l.entry_seq, l.idx, l.num limit ${page.limit}`.execute(this.db);
+    return rows.map(toLine);
   }
 
   async balanceAt(platformId: Id, accountId: Id, seq: bigint): Promise<NetBalance> {
@@ -355,14 +340,13 @@ interface BalanceRow {
 interface LineRow {
   entry_seq: bigint;
   idx: number;
-  debit_account_id: string;
-  credit_account_id: string;
+  side: 'debit' | 'credit';
+  account_id: string;
+  counterparty_id: string;
   amount: bigint;
   pending_released: bigint;
-  debit_posted_after: bigint;
-  debit_pending_after: bigint;
-  credit_posted_after: bigint;
-  credit_pending_after: bigint;
+  posted_after: bigint;
+  pending_after: bigint;
   entry_id: string;
   kind: string;
   command: string;
@@ -370,9 +354,9 @@ interface LineRow {
   occurred_ms: bigint;
 }
 
-function toLine(row: LineRow, accountId: Id): AccountLine {
-  const debit = row.debit_account_id === accountId;
+function toLine(row: LineRow): AccountLine {
   return {
+    accountId: row.account_id,
     seq: row.entry_seq,
     entryId: row.entry_id,
     postingIndex: row.idx,
@@ -380,11 +364,11 @@ function toLine(row: LineRow, accountId: Id): AccountLine {
     command: row.command,
     reference: row.reference,
     occurredAtMs: Number(row.occurred_ms),
-    side: debit ? 'debit' : 'credit',
-    counterpartyAccountId: debit ? row.credit_account_id : row.debit_account_id,
+    side: row.side,
+    counterpartyAccountId: row.counterparty_id,
     amountMinor: row.amount,
     pendingReleasedMinor: row.pending_released,
-    postedAfterMinor: debit ? row.debit_posted_after : row.credit_posted_after,
-    pendingAfterMinor: debit ? row.debit_pending_after : row.credit_pending_after,
+    postedAfterMinor: row.posted_after,
+    pendingAfterMinor: row.pending_after,
   };
 }

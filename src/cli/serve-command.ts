@@ -1,0 +1,78 @@
+import { parseArgs } from 'node:util';
+import { buildApp } from '../http/app.js';
+import { createRuntime } from '../runtime.js';
+
+const help = `custos serve [--port 8080] [--host 127.0.0.1] [--sandbox] [--data ./data]
+
+  PORT, CUSTOS_DATA_DIR         same as --port and --data
+  DATABASE_URL                  PostgreSQL instead of the embedded database in --data
+  CUSTOS_ADMIN_TOKEN            an admin operator's token (otherwise one is generated once)
+  CUSTOS_ENCRYPTION_KEY         64 hex characters; embedded mode keeps one in --data
+  CUSTOS_IDENTITY_URL/_SECRET   identity-verification provider (required without --sandbox)
+  LOG_LEVEL                     pino level (info)`;
+
+/** Sweeps for due work (expired holds; later auto-confirms and more) this often. */
+const dueJobsIntervalMs = { sandbox: 1000, live: 5000 };
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      sandbox: { type: 'boolean' },
+      data: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    console.log(help);
+    return 0;
+  }
+  const port = Number(values.port ?? process.env.PORT ?? 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error('--port must be 0..65535');
+  const host = values.host ?? '127.0.0.1';
+  const sandbox = values.sandbox ?? false;
+  const databaseUrl = process.env.DATABASE_URL || undefined;
+  const dataDir = values.data ?? process.env.CUSTOS_DATA_DIR ?? './data';
+  const identityUrl = process.env.CUSTOS_IDENTITY_URL;
+  const identitySecret = process.env.CUSTOS_IDENTITY_SECRET;
+  const runtime = await createRuntime({
+    sandbox,
+    databaseUrl,
+    dataDir: databaseUrl === undefined ? dataDir : undefined,
+    adminToken: process.env.CUSTOS_ADMIN_TOKEN || undefined,
+    encryptionKey: process.env.CUSTOS_ENCRYPTION_KEY || undefined,
+    identity: identityUrl && identitySecret ? { url: identityUrl, secret: identitySecret } : undefined,
+  });
+  const app = await buildApp(runtime);
+  const address = await app.listen({ port, host });
+  console.log(`Custos listening on ${address} (${sandbox ? 'sandbox' : 'live'}, ${databaseUrl ? 'PostgreSQL' : `PGlite in ${dataDir}`})`);
+  if (runtime.encryptionKeySource === 'generated') console.log(`a new encryption key was written to ${dataDir}/encryption.key: back it up`);
+  if (runtime.generatedAdminToken !== null) {
+    console.log(`\nadmin token (shown once, keep it safe): ${runtime.generatedAdminToken}\n`);
+  }
+  let sweeping = false;
+  const timer = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    runtime
+      .runDueJobs()
+      .catch((error: unknown) => app.log.error({ err: error }, 'due jobs failed'))
+      .finally(() => (sweeping = false));
+  }, sandbox ? dueJobsIntervalMs.sandbox : dueJobsIntervalMs.live);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      app.log.info({ signal }, 'shutting down: draining requests, then the ledger');
+      clearInterval(timer);
+      void (async () => {
+        await app.close();
+        await runtime.close();
+        resolve();
+      })();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}

@@ -1,0 +1,75 @@
+import { parseArgs } from 'node:util';
+import { identitySimService } from '../channels/identity/identity-sim-service.js';
+import { IdentitySimulator, identitySimulatorDefaults } from '../channels/identity/identity-simulator.js';
+import type { SimService } from '../channels/sim-server.js';
+import { startSimServer } from '../channels/sim-server.js';
+
+export const simCommandDefaults = { host: '127.0.0.1', port: 8090 } as const;
+
+const help = `custos sim [options]          run the channel simulators over signed HTTP
+
+  --port N        port, 0 for any free one                [${simCommandDefaults.port}]
+  --host H        interface                               [${simCommandDefaults.host}]
+  --secret S      request and response signing secret     [env CUSTOS_SIM_SECRET]
+  --seed N        simulator seed                          [${identitySimulatorDefaults.seed}]
+
+Services: identity (/identity/four-elements, /identity/sms, /identity/micro-deposits,
+/identity/inspect/sms, /identity/inspect/calls). Stops on SIGINT or SIGTERM.`;
+
+/**
+ * Every simulated provider the server carries. Acquiring and payouts join here; the server
+ * itself knows nothing about any of them.
+ */
+export function simServices(seed: number): SimService[] {
+  return [identitySimService(new IdentitySimulator({ seed }))];
+}
+
+function integer(value: string | undefined, fallback: number, name: string, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < min || number > max) throw new Error(`--${name} must be an integer in ${min}..${max}`);
+  return number;
+}
+
+export async function simCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      secret: { type: 'string' },
+      seed: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    console.log(help);
+    return 0;
+  }
+  const secret = values.secret ?? process.env.CUSTOS_SIM_SECRET;
+  if (secret === undefined || secret.length === 0) {
+    console.error(`custos sim: give a signing secret with --secret or CUSTOS_SIM_SECRET\n\n${help}`);
+    return 2;
+  }
+  const port = integer(values.port, simCommandDefaults.port, 'port', 0, 65_535);
+  const seed = integer(values.seed, identitySimulatorDefaults.seed, 'seed', 0, 2 ** 32 - 1);
+  const server = await startSimServer({ host: values.host ?? simCommandDefaults.host, port, secret, services: simServices(seed) });
+  console.log(`custos sim listening on ${server.url} (seed ${seed})`);
+  const signal = await stopSignal();
+  console.log(`custos sim: ${signal}, closing`);
+  await server.close();
+  return 0;
+}
+
+/** Resolves with the first of SIGINT and SIGTERM, then stops listening for both. */
+function stopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(signal);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

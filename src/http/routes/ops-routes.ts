@@ -1,0 +1,290 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { businessDate, isBusinessDate, startOfBusinessDate } from '../../business-date.js';
+import { CustodyError } from '../../errors.js';
+import type { Id } from '../../ledger/index.js';
+import { limits } from '../../limits.js';
+import { fromPublicId, toPublicId } from '../../public-ids.js';
+import type { IdKind } from '../../public-ids.js';
+import type { Runtime } from '../../runtime.js';
+import { operatorAccess } from '../auth.js';
+import * as present from '../present.js';
+import { AccountView, errorResponses, ListQuery, List, Role, Timestamp } from '../schemas.js';
+
+export function internalId(kind: IdKind, publicId: string, param = 'id'): Id {
+  const id = fromPublicId(kind, publicId);
+  if (id === null) throw new CustodyError('not_found', `No such ${kind}.`, param);
+  return id;
+}
+
+const Platform = Type.Object({
+  id: Type.String(),
+  object: Type.Literal('platform'),
+  name: Type.String(),
+  escrow_mode: Type.Union([Type.Literal('intermediate'), Type.Literal('buyer'), Type.Literal('seller')]),
+  auto_confirm_seconds: Type.Integer(),
+  status: Type.String(),
+  created: Timestamp,
+  accounts: Type.Array(AccountView),
+});
+
+const SignPlatformBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: limits.platformNameLengthMax }),
+    escrow_mode: Type.Optional(Type.Union([Type.Literal('intermediate'), Type.Literal('buyer'), Type.Literal('seller')])),
+    auto_confirm_seconds: Type.Optional(
+      Type.Integer({ minimum: limits.autoConfirmSecondsMin, maximum: limits.autoConfirmSecondsMax }),
+    ),
+    legal_id_number: Type.Optional(Type.String({ minLength: 15, maxLength: 18 })),
+  },
+  { additionalProperties: false },
+);
+
+const ApiKey = Type.Object({
+  id: Type.String(),
+  object: Type.Literal('api_key'),
+  platform_id: Type.String(),
+  name: Type.String(),
+  prefix: Type.String(),
+  created: Timestamp,
+  revoked_at: Type.Union([Timestamp, Type.Null()]),
+});
+
+const Operator = Type.Object({
+  id: Type.String(),
+  object: Type.Literal('operator'),
+  name: Type.String(),
+  role: Role,
+  prefix: Type.String(),
+  created: Timestamp,
+  revoked_at: Type.Union([Timestamp, Type.Null()]),
+});
+
+const Clock = Type.Object({ now: Timestamp, sandbox: Type.Boolean() });
+
+const FeeReport = Type.Object({
+  object: Type.Literal('verification_fee_report'),
+  platform_id: Type.String(),
+  from: Type.String(),
+  to: Type.String(),
+  calls: Type.Integer(),
+  total_fee: Type.Integer(),
+  lines: Type.Array(Type.Object({ kind: Type.String(), provider: Type.String(), calls: Type.Integer(), fee: Type.Integer() })),
+});
+
+const PlatformParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+
+/** The bank's operators: platforms, credentials, the sandbox clock, reports. */
+export function opsRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.post(
+      '/platforms',
+      {
+        config: { access: operatorAccess('admin') },
+        schema: {
+          operationId: 'signPlatform',
+          summary: 'Sign a platform: its chart of accounts and its first API key (shown once).',
+          tags: ['ops'],
+          security: [{ operatorToken: [] }],
+          body: SignPlatformBody,
+          response: { 201: Type.Intersect([Platform, Type.Object({ api_key: Type.String() })]), ...errorResponses(409) },
+        },
+      },
+      async (request, reply) => {
+        const { platform, apiKey } = await runtime.platforms.sign({
+          name: request.body.name,
+          escrowMode: request.body.escrow_mode,
+          autoConfirmSeconds: request.body.auto_confirm_seconds,
+          legalIdNumber: request.body.legal_id_number,
+        });
+        return reply.code(201).send({ ...present.platform(platform), api_key: apiKey });
+      },
+    );
+
+    app.get(
+      '/platforms',
+      {
+        config: { access: operatorAccess('viewer') },
+        schema: { operationId: 'listPlatforms', tags: ['ops'], security: [{ operatorToken: [] }], querystring: ListQuery, response: { 200: List(Platform), ...errorResponses() } },
+      },
+      async (request) => {
+        const limit = request.query.limit ?? limits.pageSizeDefault;
+        const afterId = request.query.starting_after === undefined ? undefined : internalId('platform', request.query.starting_after, 'starting_after');
+        const platforms = await runtime.platforms.list({ limit: limit + 1, afterId });
+        return present.list(platforms, limit, present.platform);
+      },
+    );
+
+    app.get(
+      '/platforms/:id',
+      {
+        config: { access: operatorAccess('viewer') },
+        schema: { operationId: 'getPlatform', tags: ['ops'], security: [{ operatorToken: [] }], params: PlatformParams, response: { 200: Platform, ...errorResponses() } },
+      },
+      async (request) => present.platform(await runtime.platforms.get(internalId('platform', request.params.id))),
+    );
+
+    app.post(
+      '/platforms/:id/api-keys',
+      {
+        config: { access: operatorAccess('admin') },
+        schema: {
+          operationId: 'createApiKey',
+          summary: "Issue another API key for a platform (shown once), e.g. to rotate keys.",
+          tags: ['ops'],
+          security: [{ operatorToken: [] }],
+          params: PlatformParams,
+          body: Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) }, { additionalProperties: false }),
+          response: { 201: Type.Intersect([ApiKey, Type.Object({ api_key: Type.String() })]), ...errorResponses() },
+        },
+      },
+      async (request, reply) => {
+        const platformId = internalId('platform', request.params.id);
+        await runtime.platforms.record(platformId);
+        const issued = await runtime.credentials.issueApiKey(platformId, request.body.name ?? 'api key');
+        return reply.code(201).send({ ...present.apiKey(issued.record), api_key: issued.secret });
+      },
+    );
+
+    app.get(
+      '/platforms/:id/api-keys',
+      {
+        config: { access: operatorAccess('operator') },
+        schema: { operationId: 'listApiKeys', tags: ['ops'], security: [{ operatorToken: [] }], params: PlatformParams, response: { 200: List(ApiKey), ...errorResponses() } },
+      },
+      async (request) => {
+        const platformId = internalId('platform', request.params.id);
+        await runtime.platforms.record(platformId);
+        const keys = await runtime.credentials.listApiKeys(platformId);
+        return present.list(keys, keys.length, present.apiKey);
+      },
+    );
+
+    app.delete(
+      '/platforms/:id/api-keys/:key_id',
+      {
+        config: { access: operatorAccess('admin') },
+        schema: {
+          operationId: 'revokeApiKey',
+          tags: ['ops'],
+          security: [{ operatorToken: [] }],
+          params: Type.Object({ id: Type.String({ maxLength: 64 }), key_id: Type.String({ maxLength: 64 }) }),
+          response: { 200: ApiKey, ...errorResponses() },
+        },
+      },
+      async (request) => {
+        const platformId = internalId('platform', request.params.id);
+        return present.apiKey(await runtime.credentials.revokeApiKey(platformId, internalId('apiKey', request.params.key_id, 'key_id')));
+      },
+    );
+
+    app.post(
+      '/operators',
+      {
+        config: { access: operatorAccess('admin') },
+        schema: {
+          operationId: 'createOperator',
+          summary: 'Create an operator; the token is shown once.',
+          tags: ['ops'],
+          security: [{ operatorToken: [] }],
+          body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }), role: Role }, { additionalProperties: false }),
+          response: { 201: Type.Intersect([Operator, Type.Object({ token: Type.String() })]), ...errorResponses() },
+        },
+      },
+      async (request, reply) => {
+        const issued = await runtime.credentials.issueOperatorToken(request.body.name, request.body.role);
+        return reply.code(201).send({ ...present.operator(issued.record), token: issued.secret });
+      },
+    );
+
+    app.get(
+      '/operators',
+      {
+        config: { access: operatorAccess('admin') },
+        schema: { operationId: 'listOperators', tags: ['ops'], security: [{ operatorToken: [] }], response: { 200: List(Operator), ...errorResponses() } },
+      },
+      async () => {
+        const operators = await runtime.credentials.listOperators();
+        return present.list(operators, operators.length, present.operator);
+      },
+    );
+
+    app.delete(
+      '/operators/:id',
+      {
+        config: { access: operatorAccess('admin') },
+        schema: { operationId: 'revokeOperator', tags: ['ops'], security: [{ operatorToken: [] }], params: PlatformParams, response: { 200: Operator, ...errorResponses() } },
+      },
+      async (request) => present.operator(await runtime.credentials.revokeOperator(internalId('operator', request.params.id))),
+    );
+
+    app.get(
+      '/clock',
+      {
+        config: { access: operatorAccess('viewer') },
+        schema: { operationId: 'getClock', tags: ['ops'], security: [{ operatorToken: [] }], response: { 200: Clock, ...errorResponses() } },
+      },
+      async () => ({ now: present.time(runtime.clock.nowMs()), sandbox: runtime.sandboxClock !== null }),
+    );
+
+    app.post(
+      '/clock/advance',
+      {
+        config: { access: operatorAccess('operator') },
+        schema: {
+          operationId: 'advanceClock',
+          summary: 'Sandbox only: move the clock forward, then run everything that fell due.',
+          tags: ['ops'],
+          security: [{ operatorToken: [] }],
+          body: Type.Object({ seconds: Type.Integer({ minimum: 1, maximum: 366 * 24 * 3600 }) }, { additionalProperties: false }),
+          response: { 200: Clock, ...errorResponses() },
+        },
+      },
+      async (request) => {
+        if (runtime.sandboxClock === null) throw new CustodyError('forbidden', 'The clock moves only in a sandbox (custos serve --sandbox).');
+        await runtime.advanceClock(request.body.seconds);
+        return { now: present.time(runtime.clock.nowMs()), sandbox: true };
+      },
+    );
+
+    app.get(
+      '/verification-fees',
+      {
+        config: { access: operatorAccess('viewer') },
+        schema: {
+          operationId: 'getVerificationFees',
+          summary: "Identity-verification calls and their fees for a platform, over business dates from..to (inclusive).",
+          tags: ['ops'],
+          security: [{ operatorToken: [] }],
+          querystring: Type.Object(
+            { platform_id: Type.String({ maxLength: 64 }), from: Type.Optional(Type.String()), to: Type.Optional(Type.String()) },
+            { additionalProperties: false },
+          ),
+          response: { 200: FeeReport, ...errorResponses() },
+        },
+      },
+      async (request) => {
+        const platformId = internalId('platform', request.query.platform_id, 'platform_id');
+        await runtime.platforms.record(platformId);
+        const today = businessDate(runtime.clock.nowMs());
+        const from = request.query.from ?? today;
+        const to = request.query.to ?? today;
+        for (const [param, value] of [['from', from], ['to', to]] as const) {
+          if (!isBusinessDate(value)) throw new CustodyError('invalid_request', `${param} must be a date YYYY-MM-DD.`, param);
+        }
+        const dayAfter = businessDate(startOfBusinessDate(to) + 36 * 3600 * 1000);
+        const lines = await runtime.cards.fees(platformId, startOfBusinessDate(from), startOfBusinessDate(dayAfter));
+        return {
+          object: 'verification_fee_report' as const,
+          platform_id: toPublicId('platform', platformId),
+          from,
+          to,
+          calls: lines.reduce((sum, line) => sum + line.calls, 0),
+          total_fee: present.amount(lines.reduce((sum, line) => sum + line.feeMinor, 0n)),
+          lines: lines.map((line) => ({ kind: line.kind, provider: line.provider, calls: line.calls, fee: present.amount(line.feeMinor) })),
+        };
+      },
+    );
+  };
+}
+
