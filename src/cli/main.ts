@@ -6,10 +6,12 @@ const usage = `custos: fund custody for online marketplaces
 usage:
   custos serve [--sandbox] [--port N] [--host H] [--data DIR]   run the HTTP API (see --help)
   custos sim [--port N] --secret S      run the channel simulators as their own HTTP server
+  custos api <operation> [--field v]   call any API operation (custos api --list); CUSTOS_URL, CUSTOS_TOKEN
   custos demo [--data DIR]             run a ledger demo on the embedded database
   custos bench ledger [options]        measure the ledger (see --help)
   custos migrate                       apply database migrations (DATABASE_URL or --data)
   custos verify --platform ID          walk a book's hash chain
+  custos docs errors                   regenerate docs/errors.md from the error catalog
 
 environment: DATABASE_URL selects PostgreSQL; otherwise PGlite in --data (./data).`;
 
@@ -22,6 +24,14 @@ export async function main(argv: string[]): Promise<number> {
     case 'serve': {
       const { serveCommand } = await import('./serve-command.js');
       return serveCommand(rest);
+    }
+    case 'api': {
+      const { apiCommand } = await import('./api-command.js');
+      return apiCommand(rest);
+    }
+    case 'docs': {
+      const { docsCommand } = await import('./docs-command.js');
+      return docsCommand(rest);
     }
     case 'sim': {
       const { simCommand } = await import('./sim-command.js');

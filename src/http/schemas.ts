@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
-import type { TSchema } from 'typebox';
+import type { Static, TSchema } from 'typebox';
 import { errorCodes } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import { limits } from '../limits.js';
 
 /**
@@ -19,7 +20,7 @@ export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 33
 export const ErrorBody = Type.Object(
   {
     error: Type.Object({
-      code: Type.Union(errorCodes.map((code) => Type.Literal(code)), { description: 'A code of docs/errors.md.' }),
+      code: Type.Unsafe<ErrorCode>({ type: 'string', enum: [...errorCodes], description: 'A code of docs/errors.md.' }),
       message: Type.String(),
       param: Type.Optional(Type.String({ description: 'The request field at fault.' })),
       request_id: Type.String(),
@@ -28,13 +29,17 @@ export const ErrorBody = Type.Object(
   { $id: 'Error', title: 'Error' },
 );
 
-export const ListQuery = Type.Object(
-  {
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: limits.pageSizeMax, default: limits.pageSizeDefault })),
-    starting_after: Type.Optional(Type.String({ maxLength: 64 })),
-  },
-  { additionalProperties: false },
-);
+const listParameters = {
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: limits.pageSizeMax, default: limits.pageSizeDefault })),
+  starting_after: Type.Optional(Type.String({ maxLength: 64 })),
+};
+
+export const ListQuery = Type.Object(listParameters, { additionalProperties: false });
+
+/** A list's query with filters of its own, flat so that OpenAPI shows every parameter. */
+export function listQueryWith<P extends Record<string, TSchema>>(filters: P) {
+  return Type.Object({ ...listParameters, ...filters }, { additionalProperties: false });
+}
 
 export function List<T extends TSchema>(item: T) {
   return Type.Object({ object: Type.Literal('list'), data: Type.Array(item), has_more: Type.Boolean() });
@@ -42,10 +47,13 @@ export function List<T extends TSchema>(item: T) {
 
 export const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
+/** A reference to the shared Error schema (registered once by the app). */
+const ErrorRef = Type.Unsafe<Static<typeof ErrorBody>>({ $ref: 'Error#' });
+
 /** The error responses every authenticated route can give, by status. */
-export function errorResponses(...statuses: number[]): Record<number, typeof ErrorBody> {
+export function errorResponses(...statuses: number[]): Record<number, typeof ErrorRef> {
   const all = new Set([400, 401, 403, 404, 429, 500, 503, ...statuses]);
-  return Object.fromEntries([...all].map((status) => [status, ErrorBody]));
+  return Object.fromEntries([...all].map((status) => [status, ErrorRef]));
 }
 
 export const Role = Type.Union([Type.Literal('viewer'), Type.Literal('operator'), Type.Literal('approver'), Type.Literal('admin')]);

@@ -5,7 +5,7 @@ import { limits } from '../../limits.js';
 import type { Runtime } from '../../runtime.js';
 import { platformAccess, platformOf } from '../auth.js';
 import * as present from '../present.js';
-import { Balance, errorResponses, IdParams, List, ListQuery, Timestamp } from '../schemas.js';
+import { Balance, errorResponses, IdParams, List, ListQuery, listQueryWith, Timestamp } from '../schemas.js';
 import { internalId } from './ops-routes.js';
 
 export const Member = Type.Object({
@@ -90,7 +90,7 @@ export function memberRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
           operationId: 'listMembers',
           tags: ['members'],
           security: [{ platformKey: [] }],
-          querystring: Type.Intersect([ListQuery, Type.Object({ external_id: Type.Optional(Type.String({ maxLength: limits.externalIdLengthMax })) })]),
+          querystring: listQueryWith({ external_id: Type.Optional(Type.String({ maxLength: limits.externalIdLengthMax })) }),
           response: { 200: List(Member), ...errorResponses() },
         },
       },
