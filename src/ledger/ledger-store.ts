@@ -30,6 +30,13 @@ export interface LedgerStore {
   submit(platformId: Id, entry: EntryInput): Promise<EntryResult>;
   /** Several entries, applied in order (they may span batches). */
   submitMany(platformId: Id, entries: readonly EntryInput[]): Promise<EntryResult[]>;
+  /**
+   * A business state change and its money movement, in one transaction of the book: the
+   * guards are checked under the book's lock, then the entry (if any) is decided, and the
+   * rows are written only if the entry applies. Every state change of a platform goes
+   * through here, so they are totally ordered per platform.
+   */
+  execute(platformId: Id, command: BookCommand): Promise<CommandResult>;
   /** Voids pending entries of a book whose timeout has passed; returns how many. */
   expireDue(platformId: Id, limit?: number): Promise<number>;
   /** Books that hold pending entries whose timeout has passed. */
@@ -60,6 +67,33 @@ export interface LedgerStore {
   drain(): Promise<void>;
   /** Drains, then releases the database. */
   close(): Promise<void>;
+}
+
+/** A row the command read at a version: the command applies only if it is still so. */
+export interface RowGuard {
+  readonly table: string;
+  readonly id: string;
+  /** The version read; null: the row must not exist yet. */
+  readonly version: number | null;
+}
+
+/** A whole row (snake_case columns, `platform_id`, `id` and `version` included). */
+export interface RowWrite {
+  readonly table: string;
+  readonly mode: 'insert' | 'update';
+  readonly row: Readonly<Record<string, unknown>>;
+}
+
+export interface BookCommand {
+  readonly entry?: EntryInput | undefined;
+  readonly guards?: readonly RowGuard[] | undefined;
+  readonly writes?: readonly RowWrite[] | undefined;
+}
+
+export interface CommandResult {
+  /** The entry's code, `ok` for a command without an entry, or `state_changed` when a guard failed. */
+  readonly code: EntryResult['code'] | 'state_changed';
+  readonly entry?: EntryResult | undefined;
 }
 
 export type CloseAccountResult = 'closed' | 'account_not_found' | 'account_already_closed' | 'balance_not_zero';

@@ -1,13 +1,27 @@
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import { BatchDecider, decideBatch, entryErrorCodes, entryShapeErrorCodes, genesisHash } from '../ledger/index.js';
-import type { Account, BatchDecision, BookView, Entry, EntryInput, EntryResult, Id, Pending } from '../ledger/index.js';
+import { BatchDecider, entryErrorCodes, entryShapeErrorCodes, genesisHash } from '../ledger/index.js';
+import type {
+  Account,
+  BatchDecision,
+  BookCommand,
+  BookView,
+  CommandResult,
+  Entry,
+  EntryInput,
+  EntryResult,
+  Id,
+  Pending,
+  RowWrite,
+} from '../ledger/index.js';
 import type { Clock } from '../clock.js';
 import { limits } from '../limits.js';
 import { sameHead } from './book-memory.js';
 import type { BookHead, BookMemories, BookMemory } from './book-memory.js';
 import type { Database } from './database.js';
+import { advanceVersions, guardsHold } from './guarded-rows.js';
+import type { GuardedRows } from './guarded-rows.js';
 import type { BatchObserver, WriteStats } from './sql-ledger-store.js';
 import {
   lockBook,
@@ -34,6 +48,24 @@ interface Prepared {
   readonly statement: WriteStatement;
 }
 
+/** A batch decided under the book lock: the entries, each command's result, the rows to write. */
+interface Decided {
+  readonly decision: BatchDecision;
+  readonly results: CommandResult[];
+  readonly writes: RowWrite[];
+}
+
+function entriesOnly(commands: readonly BookCommand[]): EntryInput[] | null {
+  const entries: EntryInput[] = [];
+  for (const command of commands) {
+    if (command.entry === undefined || (command.guards?.length ?? 0) > 0 || (command.writes?.length ?? 0) > 0) return null;
+    entries.push(command.entry);
+  }
+  return entries;
+}
+
+const fromEntry = (entry: EntryResult): CommandResult => ({ code: entry.code, entry });
+
 /** Entries decided between two turns of the event loop, so I/O is never kept waiting long. */
 const decideSliceEntries = 512;
 
@@ -59,10 +91,11 @@ export class LedgerBatchWriter {
     private readonly memories: BookMemories,
     private readonly clock: Clock,
     private readonly stats: WriteStats,
+    private readonly rows: GuardedRows,
     private readonly onBatch?: BatchObserver,
   ) {}
 
-  async write(platformId: Id, inputs: readonly EntryInput[]): Promise<EntryResult[]> {
+  async write(platformId: Id, commands: readonly BookCommand[]): Promise<CommandResult[]> {
     const startedMs = performance.now();
     const memory = this.memories.of(platformId);
     const previousDecided = memory.decided;
@@ -74,7 +107,8 @@ export class LedgerBatchWriter {
     try {
       // Decide as soon as the batch before has decided: while it commits, this one is ready.
       await previousDecided;
-      let prepared = await this.prepare(platformId, memory, inputs);
+      const plain = entriesOnly(commands);
+      let prepared = plain === null ? null : await this.prepare(platformId, memory, plain);
       if (prepared !== null) decided.fire();
       await previousCommitted;
       const existing = new Map<Id, Entry>();
@@ -82,7 +116,7 @@ export class LedgerBatchWriter {
         try {
           const results = await this.db
             .transaction()
-            .execute((trx) => this.attempt(trx, platformId, memory, inputs, prepared, existing, decided.fire));
+            .execute((trx) => this.attempt(trx, platformId, memory, commands, prepared, existing, decided.fire));
           this.count(results, (performance.now() - startedMs) / 1000);
           return results;
         } catch (error) {
@@ -102,7 +136,7 @@ export class LedgerBatchWriter {
     }
   }
 
-  private count(results: readonly EntryResult[], seconds: number): void {
+  private count(results: readonly CommandResult[], seconds: number): void {
     let written = 0;
     let replayed = 0;
     for (const result of results) {
@@ -157,29 +191,31 @@ export class LedgerBatchWriter {
     trx: Kysely<Database>,
     platformId: Id,
     memory: BookMemory,
-    inputs: readonly EntryInput[],
+    commands: readonly BookCommand[],
     prepared: Prepared | null,
     existing: ReadonlyMap<Id, Entry>,
     onDecided: () => void,
-  ): Promise<EntryResult[]> {
+  ): Promise<CommandResult[]> {
     const head = await lockBook(trx, platformId);
-    if (head === undefined) return this.decideWithoutBook(platformId, inputs);
-    let decision: BatchDecision;
+    if (head === undefined) return this.decideWithoutBook(platformId, commands);
+    let decided: Decided;
     let statement: WriteStatement | null = null;
     if (prepared !== null && sameHead(head, prepared.base)) {
-      decision = prepared.decision;
+      decided = { decision: prepared.decision, results: prepared.decision.results.map(fromEntry), writes: [] };
       statement = prepared.statement;
     } else {
       if (prepared !== null) throw new StaleSpeculation();
-      decision = await this.decideUnderLock(trx, platformId, memory, head, inputs, existing);
+      decided = await this.decideUnderLock(trx, platformId, memory, head, commands, existing);
+      const decision = decided.decision;
       // The next batch may build on this one now; write() forgets the book if this one fails.
       this.memories.remember(memory, { ...decision.head, version: versionAfter(head, decision) }, decision.accounts);
       onDecided();
     }
-    await this.checkRefusedAreNew(trx, platformId, decision, existing);
-    const version = await this.persist(trx, platformId, memory, head, decision, statement);
-    assert.equal(version, versionAfter(head, decision), 'one write bumps the book version once');
-    return decision.results;
+    await this.checkRefusedAreNew(trx, platformId, decided.decision, existing);
+    const version = await this.persist(trx, platformId, memory, head, decided.decision, statement);
+    assert.equal(version, versionAfter(head, decided.decision), 'one write bumps the book version once');
+    if (decided.writes.length > 0) await this.rows.write(trx, decided.writes);
+    return decided.results;
   }
 
   private async decideUnderLock(
@@ -187,31 +223,51 @@ export class LedgerBatchWriter {
     platformId: Id,
     memory: BookMemory,
     head: BookHead,
-    inputs: readonly EntryInput[],
+    commands: readonly BookCommand[],
     existing: ReadonlyMap<Id, Entry>,
-  ): Promise<BatchDecision> {
+  ): Promise<Decided> {
     if (memory.head === null || !sameHead(memory.head, head)) {
       this.memories.forget(memory);
       memory.head = head;
     }
+    const inputs = commands.flatMap((command) => (command.entry === undefined ? [] : [command.entry]));
     const pendings = await selectPendings(trx, platformId, pendingIdsOf(inputs));
     const loaded = await this.loadMissing(trx, platformId, inputs, pendings, memory.accounts);
     this.memories.remember(memory, head, loaded.values());
+    const versions = await this.rows.lockVersions(trx, platformId, commands.flatMap((command) => command.guards ?? []));
     const view: BookView = {
       account: (id) => memory.accounts.get(id),
       pending: (id) => pendings.get(id),
       existing: (id) => existing.get(id),
     };
-    return decideBatch(platformId, head, inputs, view, this.clock.nowMs());
+    const decider = new BatchDecider(platformId, head, view, this.clock.nowMs());
+    const results: CommandResult[] = [];
+    const writes: RowWrite[] = [];
+    for (const command of commands) {
+      if (!guardsHold(command.guards, versions)) {
+        results.push({ code: 'state_changed' });
+        continue;
+      }
+      const entry = command.entry === undefined ? undefined : decider.decide(command.entry);
+      const code = entry?.code ?? 'ok';
+      results.push({ code, entry });
+      if (code !== 'ok') continue;
+      advanceVersions(command.writes, versions);
+      writes.push(...(command.writes ?? []));
+    }
+    return { decision: decider.finish(), results, writes };
   }
 
   /** A book without a head row has no accounts: every entry is refused by the core. */
-  private decideWithoutBook(platformId: Id, inputs: readonly EntryInput[]): EntryResult[] {
+  private decideWithoutBook(platformId: Id, commands: readonly BookCommand[]): CommandResult[] {
     const view: BookView = { account: () => undefined, pending: () => undefined, existing: () => undefined };
     const head = { seq: 0n, hash: genesisHash, lastOccurredAtMs: 0 };
-    const decision = decideBatch(platformId, head, inputs, view, this.clock.nowMs());
-    assert.equal(decision.entries.length, 0, 'no entry applies to a book without accounts');
-    return decision.results;
+    const decider = new BatchDecider(platformId, head, view, this.clock.nowMs());
+    const results = commands.map((command): CommandResult =>
+      command.entry === undefined ? { code: 'state_changed' } : fromEntry(decider.decide(command.entry)),
+    );
+    assert.equal(decider.finish().entries.length, 0, 'no entry applies to a book without accounts');
+    return results;
   }
 
   private async loadMissing(

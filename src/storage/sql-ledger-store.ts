@@ -1,8 +1,11 @@
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import { verifyChainSegment } from '../ledger/index.js';
+import assert from 'node:assert/strict';
 import type {
   Account,
+  BookCommand,
+  CommandResult,
   AccountInput,
   AccountLine,
   AccountResult,
@@ -30,6 +33,7 @@ import { Batcher } from './batcher.js';
 import type { Database } from './database.js';
 import { createAccountsIn } from './ledger-accounts.js';
 import { plainArray } from './pg-array.js';
+import { GuardedRows } from './guarded-rows.js';
 import { LedgerBatchWriter } from './ledger-batch-writer.js';
 import type { Clock } from './ledger-batch-writer.js';
 import {
@@ -49,6 +53,8 @@ export interface SqlLedgerStoreOptions {
   /** How long an idle book waits for more entries before writing (≤ limits.batchWaitMsMax). */
   readonly batchWaitMs?: number;
   readonly balanceCacheAccountsMax?: number;
+  /** Tables whose rows commands may guard and write inside the book's transaction. */
+  readonly guardedTables?: readonly string[] | undefined;
   /** Told of every committed batch: entries in it, written, replayed, seconds from queue to commit. */
   readonly onBatch?: BatchObserver | undefined;
 }
@@ -74,7 +80,7 @@ export interface WriteStats {
  * runs on PGlite and on a PostgreSQL server. Writes of entries go through group commit.
  */
 export class SqlLedgerStore implements LedgerStore {
-  private readonly batcher: Batcher<EntryInput, EntryResult>;
+  private readonly batcher: Batcher<BookCommand, CommandResult>;
   private readonly clock: Clock;
   readonly stats: WriteStats = { batches: 0, entriesWritten: 0, entriesReplayed: 0, entriesRefused: 0, batchesRedecided: 0 };
 
@@ -87,9 +93,10 @@ export class SqlLedgerStore implements LedgerStore {
     const entriesMax = options.batchEntriesMax ?? limits.batchEntriesMax;
     if (entriesMax < 1 || entriesMax > limits.batchEntriesMax) throw new Error('batchEntriesMax out of range');
     const memories = new BookMemories(options.balanceCacheAccountsMax ?? limits.balanceCacheAccountsMax);
-    const writer = new LedgerBatchWriter(db, memories, this.clock, this.stats, options.onBatch);
-    this.batcher = new Batcher<EntryInput, EntryResult>(
-      (platformId, inputs) => writer.write(platformId, inputs),
+    const rows = new GuardedRows(new Set(options.guardedTables ?? []));
+    const writer = new LedgerBatchWriter(db, memories, this.clock, this.stats, rows, options.onBatch);
+    this.batcher = new Batcher<BookCommand, CommandResult>(
+      (platformId, commands) => writer.write(platformId, commands),
       {
         batchItemsMax: entriesMax,
         batchWeightMax: limits.batchPostingsMax,
@@ -97,7 +104,7 @@ export class SqlLedgerStore implements LedgerStore {
         queueItemsMax: limits.batchQueueEntriesMax,
         inFlightMax: 2,
       },
-      (input) => Math.max(1, input.postings.length),
+      (command) => Math.max(1, command.entry?.postings.length ?? 0, command.writes?.length ?? 0),
     );
   }
 
@@ -129,12 +136,18 @@ export class SqlLedgerStore implements LedgerStore {
     });
   }
 
-  submit(platformId: Id, entry: EntryInput): Promise<EntryResult> {
-    return this.batcher.submit(platformId, entry);
+  async submit(platformId: Id, entry: EntryInput): Promise<EntryResult> {
+    const result = await this.batcher.submit(platformId, { entry });
+    assert.ok(result.entry !== undefined, 'an entry command answers with its entry');
+    return result.entry;
   }
 
   submitMany(platformId: Id, entries: readonly EntryInput[]): Promise<EntryResult[]> {
-    return Promise.all(entries.map((entry) => this.batcher.submit(platformId, entry)));
+    return Promise.all(entries.map((entry) => this.submit(platformId, entry)));
+  }
+
+  execute(platformId: Id, command: BookCommand): Promise<CommandResult> {
+    return this.batcher.submit(platformId, command);
   }
 
   async expireDue(platformId: Id, limit: number = limits.batchEntriesMax): Promise<number> {

@@ -1,0 +1,104 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../src/ids.js';
+import type { BookCommand, Id } from '../../src/ledger/index.js';
+import type { SqlLedgerStore } from '../../src/storage/sql-ledger-store.js';
+import { ADAPTERS, openTestStore } from '../support/adapters.js';
+import type { TestStore } from '../support/adapters.js';
+import { accountInput, free, owed, transfer } from '../support/fixtures.js';
+
+/** Business rows that commit with their money movement, under the book's lock, or not at all. */
+for (const adapter of ADAPTERS) {
+  describe(`guarded commands (${adapter})`, () => {
+    let t: TestStore;
+    let store: SqlLedgerStore;
+    let platformId: Id;
+    let source: Id;
+    let member: Id;
+
+    beforeAll(async () => {
+      t = await openTestStore(adapter, { guardedTables: ['test_widgets'] });
+      store = t.store;
+      await sql`create table test_widgets (platform_id uuid not null, id uuid not null, version integer not null,
+        amount bigint not null, note text, primary key (platform_id, id))`.execute(store.kysely);
+      platformId = newId();
+      const a = accountInput('channel_in_transit', free);
+      const b = accountInput('member_spendable', owed);
+      await store.createAccounts(platformId, [a, b]);
+      source = a.id;
+      member = b.id;
+    });
+    afterAll(async () => {
+      await t.dispose();
+    });
+
+    async function widget(id: Id): Promise<{ version: number; amount: bigint; note: string | null } | undefined> {
+      const { rows } = await sql<{ version: number; amount: bigint; note: string | null }>`
+        select version, amount, note from test_widgets where platform_id = ${platformId}::uuid and id = ${id}::uuid`.execute(store.kysely);
+      return rows[0];
+    }
+
+    const row = (id: Id, version: number, amount: bigint, note: string | null = null) => ({
+      platform_id: platformId,
+      id,
+      version,
+      amount,
+      note,
+    });
+
+    it('writes the row and moves the money together', async () => {
+      const id = newId();
+      const command: BookCommand = {
+        entry: transfer(source, member, 500n),
+        guards: [{ table: 'test_widgets', id, version: null }],
+        writes: [{ table: 'test_widgets', mode: 'insert', row: row(id, 1, 500n, 'it\'s "quoted"') }],
+      };
+      const result = await store.execute(platformId, command);
+      expect(result).toMatchObject({ code: 'ok', entry: { code: 'ok' } });
+      expect(await widget(id)).toEqual({ version: 1, amount: 500n, note: 'it\'s "quoted"' });
+      // The same command again: the row exists now, so nothing happens.
+      const again = await store.execute(platformId, { ...command, entry: transfer(source, member, 500n) });
+      expect(again).toEqual({ code: 'state_changed' });
+      const [account] = await store.getAccounts(platformId, [member]);
+      expect(account?.creditsPostedMinor).toBe(500n);
+    });
+
+    it('writes nothing when the entry is refused', async () => {
+      const id = newId();
+      const result = await store.execute(platformId, {
+        entry: transfer(member, source, 1_000_000n),
+        guards: [{ table: 'test_widgets', id, version: null }],
+        writes: [{ table: 'test_widgets', mode: 'insert', row: row(id, 1, 1n) }],
+      });
+      expect(result.code).toBe('exceeds_credits');
+      expect(await widget(id)).toBeUndefined();
+    });
+
+    it('lets one of two commands that read the same version win, in one batch or in two', async () => {
+      const id = newId();
+      await store.execute(platformId, { guards: [{ table: 'test_widgets', id, version: null }], writes: [{ table: 'test_widgets', mode: 'insert', row: row(id, 1, 10n) }] });
+      const update = (amount: bigint): BookCommand => ({
+        entry: transfer(source, member, amount),
+        guards: [{ table: 'test_widgets', id, version: 1 }],
+        writes: [{ table: 'test_widgets', mode: 'update', row: row(id, 2, amount) }],
+      });
+      const [first, second] = await Promise.all([store.execute(platformId, update(11n)), store.execute(platformId, update(12n))]);
+      expect([first?.code, second?.code]).toEqual(['ok', 'state_changed']);
+      expect(await widget(id)).toEqual({ version: 2, amount: 11n, note: null });
+      const later = await store.execute(platformId, update(13n));
+      expect(later.code).toBe('state_changed');
+      const next = await store.execute(platformId, {
+        guards: [{ table: 'test_widgets', id, version: 2 }],
+        writes: [{ table: 'test_widgets', mode: 'update', row: row(id, 3, 14n, 'third') }],
+      });
+      expect(next).toEqual({ code: 'ok', entry: undefined });
+      expect(await widget(id)).toEqual({ version: 3, amount: 14n, note: 'third' });
+    });
+
+    it('refuses tables it was not given', async () => {
+      await expect(
+        store.execute(platformId, { guards: [{ table: 'ledger_entries', id: newId(), version: null }] }),
+      ).rejects.toThrow(/not writable/);
+    });
+  });
+}
