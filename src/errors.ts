@@ -21,6 +21,8 @@ export const errorCatalog = {
   duplicate_external_id: { status: 409, description: 'A member with this external_id exists on this platform.' },
   card_already_bound: { status: 409, description: 'The member has this card bound already.' },
   day_not_over: { status: 409, description: 'The business date is not over yet.' },
+  state_conflict: { status: 409, description: 'The object kept changing while the request was decided; retry it.' },
+  order_not_refundable: { status: 409, description: 'The order is awaiting payment or failed: there is nothing to refund.' },
 
   insufficient_funds: { status: 422, description: 'The available balance does not cover the amount.' },
   withdrawal_not_allowed: {
@@ -42,6 +44,11 @@ export const errorCatalog = {
   account_frozen: { status: 422, description: 'The account is frozen or closed.' },
   maker_cannot_approve: { status: 422, description: 'The maker of an adjustment cannot approve it.' },
   consent_required: { status: 422, description: "The member's consent (SMS code) is missing or wrong." },
+  transfer_not_allowed: {
+    status: 422,
+    description: 'The transfer is not one the platform may make (purpose, accounts or members do not fit).',
+  },
+  suspense_not_open: { status: 422, description: 'The suspense item has nothing left to allocate or reverse.' },
 
   rate_limited: { status: 429, description: 'Too many requests for this credential; retry after the Retry-After header.' },
   internal_error: { status: 500, description: 'Something failed inside Custos; nothing was half-applied. Retry with the same Idempotency-Key.' },

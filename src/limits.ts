@@ -44,6 +44,12 @@ export const limits = {
   /** HTTP: requests per credential per window before 429, and the window. */
   rateLimitRequestsPerWindow: 1000,
   rateLimitWindowMs: 1000,
+  /** Credentials and addresses the rate limiter keeps counting at once (oldest dropped). */
+  rateLimitKeysMax: 100_000,
+  /** HTTP: failed sign-ins per address per window before 429, and how many addresses are tracked. */
+  authFailuresPerWindowMax: 300,
+  authFailureWindowMs: 60_000,
+  authFailureAddressesMax: 100_000,
   /** HTTP: a request that runs longer is cut off. */
   requestTimeoutMs: 30_000,
   /** Idempotency-Key: longest key, how long a response is replayed, how long a claim holds. */
@@ -66,6 +72,15 @@ export const limits = {
   smallAmountWindowSeconds: 48 * 3600,
   microDepositMinorMax: 50n,
   cardsPerMemberMax: 10,
+  /** Trades. */
+  payeesPerOrderMax: 30,
+  orderAmountMinorMax: 10_000_000_000n,
+  payinAmountMinorMax: 10_000_000_000n,
+  transferAmountMinorMax: 10_000_000_000n,
+  /** A payin with no answer from its channel for this long is asked about. */
+  payinQueryAfterSeconds: 60,
+  /** Consent codes for paying the platform. */
+  consentCodeTtlSeconds: 600,
   /** Entries read per round trip by the hash-chain verifier. */
   verifyChunkEntriesMax: 10_000,
 } as const;
@@ -90,4 +105,6 @@ export function assertLimits(l: Limits = limits): void {
   check(l.autoConfirmSecondsDefault <= l.autoConfirmSecondsMax, 'auto-confirm default above its maximum');
   check(l.microDepositMinorMax > 0n && l.microDepositMinorMax <= 50n, 'a small-amount deposit is at most ¥0.50');
   check(l.smsCodeTtlSeconds < l.smallAmountWindowSeconds, 'SMS codes expire before small-amount answers');
+  check(l.payeesPerOrderMax * 2 + 1 <= l.postingsPerEntryMax, 'an order with every payee and fee fits one entry');
+  check(l.orderAmountMinorMax <= l.amountMinorMax, 'an order fits one posting');
 }

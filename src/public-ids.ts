@@ -23,6 +23,8 @@ export const idPrefixes = {
   suspense: 'sus',
   reconciliation: 'rec',
   webhookEndpoint: 'we',
+  consent: 'cns',
+  statementLine: 'ln',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -2,9 +2,21 @@ import { HttpIdentityVerifier } from './channels/identity/http-identity-verifier
 import { IdentitySimulator } from './channels/identity/identity-simulator.js';
 import type { IdentityVerifier } from './channels/identity/identity-verifier.js';
 import { RetryingIdentityVerifier } from './channels/identity/retrying-identity-verifier.js';
+import { randomBytes } from 'node:crypto';
+import type { AcquiringChannel } from './channels/acquiring/acquiring-channel.js';
+import { AcquiringSimulator } from './channels/acquiring/acquiring-simulator.js';
+import { HttpAcquiringChannel } from './channels/acquiring/http-acquiring-channel.js';
 import { SandboxClock, systemClock } from './clock.js';
 import type { Clock } from './clock.js';
 import { CardService } from './custody/card-service.js';
+import { InvariantService } from './custody/invariant-service.js';
+import { OrderService } from './custody/order-service.js';
+import { PayinService } from './custody/payin-service.js';
+import type { Warn } from './custody/payin-service.js';
+import { pino } from 'pino';
+import { SuspenseService } from './custody/suspense-service.js';
+import { TransferService } from './custody/transfer-service.js';
+import { SqlTradeStore, tradeTables } from './storage/sql-trade-store.js';
 import { CredentialService } from './custody/credential-service.js';
 import { MemberService } from './custody/member-service.js';
 import { PlatformService } from './custody/platform-service.js';
@@ -31,6 +43,10 @@ export interface RuntimeConfig {
   readonly encryptionKey?: string | undefined;
   /** A provider speaking the simulator's signed HTTP protocol (required outside sandbox). */
   readonly identity?: { readonly url: string; readonly secret: string } | undefined;
+  /** Acquiring channels served by a simulator over signed HTTP (outside sandbox). */
+  readonly acquiring?: { readonly url: string; readonly secret: string; readonly channels: readonly string[] } | undefined;
+  /** Where warnings of the services go (default: JSON lines on stdout, like the HTTP log). */
+  readonly log?: Warn | undefined;
   /** Seed of the in-process simulators. */
   readonly seed?: number | undefined;
   readonly batchEntriesMax?: number | undefined;
@@ -52,19 +68,34 @@ export interface Runtime {
   readonly platforms: PlatformService;
   readonly members: MemberService;
   readonly cards: CardService;
+  readonly trades: SqlTradeStore;
+  readonly orders: OrderService;
+  readonly payins: PayinService;
+  readonly transfers: TransferService;
+  readonly suspense: SuspenseService;
+  readonly invariants: InvariantService;
+  /** The in-process acquiring simulator (sandbox), or null. */
+  readonly acquiringSimulator: AcquiringSimulator | null;
   /** An admin token generated at first start, to be shown once; null otherwise. */
   readonly generatedAdminToken: string | null;
   readonly encryptionKeySource: 'env' | 'file' | 'generated';
   /** Moves the sandbox clock and saves it, then runs whatever fell due. */
   advanceClock(seconds: number): Promise<void>;
-  /** Runs the jobs that are due now (expired holds, later auto-confirms and more). */
-  runDueJobs(): Promise<{ expired: number }>;
+  /** Runs the jobs that are due now: expired holds, auto-confirms, payins to ask about, callbacks. */
+  runDueJobs(): Promise<DueWork>;
   /** Database reachable and every migration applied. */
   ready(): Promise<boolean>;
   close(): Promise<void>;
 }
 
 const clockOffsetKey = 'sandbox_clock_offset_ms';
+
+export interface DueWork {
+  readonly expired: number;
+  readonly autoConfirmed: number;
+  readonly payinsDecided: number;
+  readonly callbacksDelivered: number;
+}
 
 /** Everything Custos is made of, wired once, for `custos serve`, the CLI and the tests. */
 export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
@@ -93,6 +124,7 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
     batchEntriesMax: config.batchEntriesMax,
     batchWaitMs: config.batchWaitMs,
     onBatch: (entries, written, replayed, seconds) => metrics.observeBatch(entries, written, replayed, seconds),
+    guardedTables: tradeTables,
   });
   try {
     const custody = SqlCustodyStore.on(ledger.kysely);
@@ -102,14 +134,29 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
     const verifier = identityVerifier(config);
     const credentials = new CredentialService(custody, clock, config.sandbox);
     const platforms = new PlatformService(custody, ledger, credentials, vault, clock);
-    const members = new MemberService(custody, platforms, ledger, vault, clock);
+    const trades = SqlTradeStore.on(ledger.kysely);
+    const members = new MemberService(custody, platforms, ledger, vault, clock, trades);
     const cards = new CardService(custody, members, verifier, vault, clock, config.sandbox);
+    const orders = new OrderService(ledger, trades, platforms, members, clock);
+    const acquiringSimulator = config.sandbox && config.acquiring === undefined
+      ? new AcquiringSimulator({ clock, secret: randomBytes(32).toString('hex'), seed: config.seed ?? 1 })
+      : null;
+    const payins = new PayinService(ledger, trades, platforms, members, orders, acquiringChannels(config, acquiringSimulator), clock, config.log ?? pino({ level: process.env.LOG_LEVEL ?? 'info' }));
+    acquiringSimulator?.setSink(async (callback) => {
+      await payins.handleCallback(callback);
+    });
+    const transfers = new TransferService(ledger, trades, platforms, members, verifier, vault, clock, config.sandbox);
+    const suspense = new SuspenseService(ledger, trades, platforms, members, vault, clock);
+    const invariants = new InvariantService(ledger, trades);
     const { generated } = await credentials.bootstrapAdmin(config.adminToken);
-    const runDueJobs = async (): Promise<{ expired: number }> => {
+    const runDueJobs = async (): Promise<DueWork> => {
+      const callbacksDelivered = (await acquiringSimulator?.deliverDue()) ?? 0;
       let expired = 0;
       for (const platformId of await ledger.booksWithDuePendings()) expired += await ledger.expireDue(platformId);
+      const autoConfirmed = await orders.autoConfirmDue();
+      const payinsDecided = await payins.queryStale();
       await custody.deleteExpiredIdempotent(clock.nowMs(), 10_000);
-      return { expired };
+      return { expired, autoConfirmed, payinsDecided, callbacksDelivered };
     };
     return {
       config,
@@ -123,6 +170,13 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
       platforms,
       members,
       cards,
+      trades,
+      orders,
+      payins,
+      transfers,
+      suspense,
+      invariants,
+      acquiringSimulator,
       generatedAdminToken: generated,
       encryptionKeySource: key.source,
       async advanceClock(seconds) {
@@ -143,12 +197,23 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
           return false;
         }
       },
-      close: () => ledger.close(),
+      close: async () => {
+        acquiringSimulator?.stop();
+        await ledger.close();
+      },
     };
   } catch (error) {
     await ledger.close();
     throw error;
   }
+}
+
+/** Channels by name: the sandbox simulator's (`sim`, `sim_fail`), or a simulator server's over HTTP. */
+function acquiringChannels(config: RuntimeConfig, simulator: AcquiringSimulator | null): Map<string, AcquiringChannel> {
+  if (simulator !== null) return new Map(simulator.channelNames.map((name) => [name, simulator.channel(name)]));
+  const remote = config.acquiring;
+  if (remote === undefined) return new Map();
+  return new Map(remote.channels.map((name) => [name, new HttpAcquiringChannel({ baseUrl: remote.url, secret: remote.secret, name })]));
 }
 
 function identityVerifier(config: RuntimeConfig): IdentityVerifier {

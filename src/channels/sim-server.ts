@@ -231,6 +231,12 @@ export async function postToSimServer(options: SimClientOptions, path: string, p
     throw new SimTransportError(`no answer from ${url}: ${error instanceof Error ? error.message : String(error)}`, error);
   }
   if (raw === null) throw new SimResponseError('too_large', `the answer from ${url} exceeds ${simServerLimits.responseBytesMax} bytes`);
+  // A gateway or proxy in front of the simulator answers 502/503/504 without our signature:
+  // nothing reached the simulator (or its answer was lost), so the outcome is unknown, and
+  // the caller may retry under the same request id.
+  if (headerValue === null && (status === 502 || status === 503 || status === 504)) {
+    throw new SimTransportError(`${url} is unavailable behind a gateway (${status})`, null);
+  }
   const verdict = verifySignature(options.secret, raw, headerValue ?? undefined, nowSeconds(), simServerLimits.signatureToleranceSeconds);
   if (verdict !== 'ok') throw new SimResponseError('bad_signature', `the answer from ${url} failed its signature check: ${verdict}`);
   try {

@@ -1,8 +1,12 @@
 import { parseArgs } from 'node:util';
+import type { CallbackSink } from '../channels/acquiring/acquiring-channel.js';
+import { acquiringSimService, httpCallbackSink } from '../channels/acquiring/acquiring-sim-service.js';
+import { AcquiringSimulator } from '../channels/acquiring/acquiring-simulator.js';
 import { identitySimService } from '../channels/identity/identity-sim-service.js';
 import { IdentitySimulator, identitySimulatorDefaults } from '../channels/identity/identity-simulator.js';
 import type { SimService } from '../channels/sim-server.js';
 import { startSimServer } from '../channels/sim-server.js';
+import { systemClock } from '../clock.js';
 
 export const simCommandDefaults = { host: '127.0.0.1', port: 8090 } as const;
 
@@ -12,16 +16,34 @@ const help = `custos sim [options]          run the channel simulators over sign
   --host H        interface                               [${simCommandDefaults.host}]
   --secret S      request and response signing secret     [env CUSTOS_SIM_SECRET]
   --seed N        simulator seed                          [${identitySimulatorDefaults.seed}]
+  --callback-url U  acquiring callbacks are POSTed there as JSON, signed with the
+                  secret in the Custos-Signature header; without it each is dropped
+                  with a log line, and results are found by query
 
 Services: identity (/identity/four-elements, /identity/sms, /identity/micro-deposits,
-/identity/inspect/sms, /identity/inspect/calls). Stops on SIGINT or SIGTERM.`;
+/identity/inspect/sms, /identity/inspect/calls); acquiring, channels sim and sim_fail
+(/acquiring/payments, /acquiring/payments/query, /acquiring/statement, /acquiring/deliver),
+deciding payments by the system clock. Stops on SIGINT or SIGTERM.`;
 
 /**
- * Every simulated provider the server carries. Acquiring and payouts join here; the server
- * itself knows nothing about any of them.
+ * Every simulated provider the server carries. Payouts join here; the server itself knows
+ * nothing about any of them. The acquiring simulator is passed in because its owner runs its
+ * delivery timer and chooses where its callbacks go.
  */
-export function simServices(seed: number): SimService[] {
-  return [identitySimService(new IdentitySimulator({ seed }))];
+export function simServices(seed: number, acquiring: AcquiringSimulator): SimService[] {
+  return [identitySimService(new IdentitySimulator({ seed })), acquiringSimService(acquiring)];
+}
+
+/**
+ * Without a callback URL there is nowhere to deliver to. Keeping callbacks would only fill
+ * the outbox until it drops them anyway, so they are dropped at once, each with a log line,
+ * and a client finds results with `/acquiring/payments/query` as it must for lost callbacks.
+ */
+function callbackSink(callbackUrl: string | undefined): CallbackSink {
+  if (callbackUrl !== undefined) return httpCallbackSink(callbackUrl);
+  return async (callback) => {
+    console.log(`custos sim: no --callback-url, dropped a ${callback.channel} callback ${callback.body}`);
+  };
 }
 
 function integer(value: string | undefined, fallback: number, name: string, min: number, max: number): number {
@@ -39,6 +61,7 @@ export async function simCommand(argv: string[]): Promise<number> {
       host: { type: 'string' },
       secret: { type: 'string' },
       seed: { type: 'string' },
+      'callback-url': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -53,10 +76,15 @@ export async function simCommand(argv: string[]): Promise<number> {
   }
   const port = integer(values.port, simCommandDefaults.port, 'port', 0, 65_535);
   const seed = integer(values.seed, identitySimulatorDefaults.seed, 'seed', 0, 2 ** 32 - 1);
-  const server = await startSimServer({ host: values.host ?? simCommandDefaults.host, port, secret, services: simServices(seed) });
-  console.log(`custos sim listening on ${server.url} (seed ${seed})`);
+  const callbackUrl = values['callback-url'];
+  const acquiring = new AcquiringSimulator({ seed, clock: systemClock, secret, sink: callbackSink(callbackUrl) });
+  const services = simServices(seed, acquiring);
+  const server = await startSimServer({ host: values.host ?? simCommandDefaults.host, port, secret, services });
+  acquiring.start();
+  console.log(`custos sim listening on ${server.url} (seed ${seed}, callbacks ${callbackUrl ?? 'dropped'})`);
   const signal = await stopSignal();
   console.log(`custos sim: ${signal}, closing`);
+  acquiring.stop();
   await server.close();
   return 0;
 }

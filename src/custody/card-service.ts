@@ -131,7 +131,7 @@ export class CardService {
         card.method === 'four_element' ? 'sms_code' : 'amount',
       );
     }
-    throw new CustodyError('idempotency_key_in_use', 'The card changed while answering; try again.');
+    throw new CustodyError('state_conflict', 'The card changed while answering; try again.');
   }
 
   async unbind(platformId: Id, memberId: Id, cardId: Id): Promise<CardView> {
@@ -174,6 +174,7 @@ export class CardService {
   }
 
   private checkStart(member: MemberRecord, command: StartBinding): { cardNumber: string; phone: string | null } {
+    // The bank-reserved phone defaults to the member's phone on file.
     if (command.method === 'four_element' && member.type === 'enterprise') {
       throw new CustodyError('invalid_request', 'Enterprises bind cards by small-amount verification only.', 'method');
     }
@@ -182,7 +183,7 @@ export class CardService {
       throw new CustodyError('invalid_request', 'card_number must be 12 to 19 digits passing the Luhn check.', 'card_number');
     }
     if (command.method === 'small_amount') return { cardNumber, phone: null };
-    const phone = command.phone === undefined ? '' : normalizeMainlandMobile(command.phone);
+    const phone = normalizeMainlandMobile(command.phone ?? this.members.personal(member).phone);
     if (!isMainlandMobile(phone)) {
       throw new CustodyError('invalid_request', "phone (the card's bank-reserved mobile number) is required.", 'phone');
     }
@@ -288,21 +289,23 @@ export class CardService {
       });
       return result;
     } catch (error) {
-      if (!(error instanceof ProviderUnavailableError)) throw error;
+      // Whatever went wrong with the provider, the attempt is over: it is recorded, the card
+      // fails (never left verifying without a challenge), and the member may start again.
+      const unavailable = error instanceof ProviderUnavailableError ? error : null;
       await this.repository.recordVerificationCall({
         ...base,
         id: newId(this.clock.nowMs()),
-        provider: error.provider,
-        requestId: error.requestId,
+        provider: unavailable?.provider ?? this.verifier.provider,
+        requestId: unavailable?.requestId ?? `${card.id}:${kind}`,
         providerRef: null,
-        outcome: 'unavailable',
+        outcome: unavailable === null ? 'error' : 'unavailable',
         feeMinor: 0n,
-        attempts: error.attempts,
+        attempts: unavailable?.attempts ?? 1,
         latencyMs: 0,
         createdAtMs: this.clock.nowMs(),
       });
-      await this.fail(card, 'provider_unavailable');
-      throw new CustodyError('unavailable', 'The identity-verification provider did not answer; try again later.');
+      await this.fail(card, unavailable === null ? 'provider_error' : 'provider_unavailable');
+      throw new CustodyError('unavailable', 'The identity-verification provider did not answer properly; try again later.');
     }
   }
 

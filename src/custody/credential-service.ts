@@ -11,7 +11,7 @@ export interface CredentialRepository {
   insertCredential(credential: CredentialRecord): Promise<void>;
   findCredentialBySecretHash(secretHash: string): Promise<CredentialRecord | undefined>;
   listCredentials(platformId: Id, kind: CredentialRecord['kind']): Promise<CredentialRecord[]>;
-  revokeCredential(platformId: Id, id: Id, atMs: number): Promise<CredentialRecord | undefined>;
+  revokeCredential(platformId: Id, id: Id, kind: CredentialRecord['kind'], atMs: number): Promise<CredentialRecord | undefined>;
   countActiveOperators(): Promise<number>;
 }
 
@@ -120,13 +120,14 @@ export class CredentialService {
   }
 
   async revokeApiKey(platformId: Id, keyId: Id): Promise<CredentialRecord> {
-    const revoked = await this.repository.revokeCredential(platformId, keyId, this.clock.nowMs());
-    if (revoked === undefined || revoked.kind !== 'api_key') throw new CustodyError('not_found', 'No such API key.', 'id');
+    if (platformId === bankScope) throw new CustodyError('not_found', 'No such platform.', 'id');
+    const revoked = await this.repository.revokeCredential(platformId, keyId, 'api_key', this.clock.nowMs());
+    if (revoked === undefined) throw new CustodyError('not_found', 'No such API key.', 'key_id');
     return revoked;
   }
 
   async revokeOperator(operatorId: Id): Promise<CredentialRecord> {
-    const revoked = await this.repository.revokeCredential(bankScope, operatorId, this.clock.nowMs());
+    const revoked = await this.repository.revokeCredential(bankScope, operatorId, 'operator', this.clock.nowMs());
     if (revoked === undefined) throw new CustodyError('not_found', 'No such operator.', 'id');
     return revoked;
   }

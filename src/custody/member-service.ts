@@ -24,6 +24,11 @@ export interface MemberRepository {
   listMembers(platformId: Id, page: Page & { externalId?: string | undefined }): Promise<MemberRecord[]>;
 }
 
+/** What is escrowed in open orders, where escrow sits in the platform's guarantee account. */
+export interface EscrowAsBuyer {
+  escrowedAsBuyer(platformId: Id, memberId: Id): Promise<bigint>;
+}
+
 export interface OpenMember {
   readonly externalId: string;
   readonly name: string;
@@ -102,6 +107,7 @@ export class MemberService {
     private readonly ledger: LedgerStore,
     private readonly vault: PiiVault,
     private readonly clock: Clock,
+    private readonly escrows: EscrowAsBuyer,
   ) {}
 
   async open(platformId: Id, command: OpenMember): Promise<MemberView> {
@@ -174,7 +180,9 @@ export class MemberService {
       withdrawableMinor,
       pendingMinor,
       spendableMinor,
-      frozenMinor: value('member_frozen'),
+      // Escrow in the guarantee account is the buyer's frozen money; in buyer or seller mode it
+      // sits in the member's own frozen account. Never both, so nothing counts twice.
+      frozenMinor: value('member_frozen') + (await this.escrows.escrowedAsBuyer(member.platformId, member.id)),
     };
   }
 

@@ -12,8 +12,11 @@ import type { Runtime } from '../runtime.js';
 import { registerAuth } from './auth.js';
 import { errorPayload, registerErrorMapping } from './error-mapping.js';
 import { registerIdempotency } from './idempotency.js';
+import { SnapshotRateLimitStore } from './rate-limit-store.js';
 import { cardRoutes } from './routes/card-routes.js';
 import { memberRoutes } from './routes/member-routes.js';
+import { callbackRoutes, moneyRoutes } from './routes/money-routes.js';
+import { orderRoutes } from './routes/order-routes.js';
 import { opsRoutes } from './routes/ops-routes.js';
 import { serviceRoutes } from './routes/service-routes.js';
 import { ErrorBody } from './schemas.js';
@@ -74,6 +77,8 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // JSON only (a CSV import route adds its own parser): anything else is 415, not a schema error.
+  app.removeContentTypeParser('text/plain');
   const { body, text } = validatorCompilers();
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? body : text).compile(schema));
   app.addHook('onSend', async (request, reply, payload) => {
@@ -107,6 +112,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   await app.register(fastifyRateLimit, {
     max: options.rateLimitPerWindow ?? limits.rateLimitRequestsPerWindow,
     timeWindow: limits.rateLimitWindowMs,
+    store: SnapshotRateLimitStore as unknown as NonNullable<Parameters<typeof fastifyRateLimit>[1]>['store'],
     // One bucket per credential (hashed; never the secret itself), or per address without one.
     keyGenerator: (request) => {
       const authorization = request.headers.authorization;
@@ -127,6 +133,9 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   await app.register(opsRoutes(runtime), { prefix: '/v1/ops' });
   await app.register(memberRoutes(runtime), { prefix: '/v1' });
   await app.register(cardRoutes(runtime), { prefix: '/v1' });
+  await app.register(orderRoutes(runtime), { prefix: '/v1' });
+  await app.register(moneyRoutes(runtime), { prefix: '/v1' });
+  await app.register(callbackRoutes(runtime), { prefix: '/v1' });
 
   app.get('/openapi.json', { config: { access: { kind: 'public' } }, schema: { hide: true } }, async () => openApiDocument(app));
   return app;
@@ -134,7 +143,21 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
 
 /** The OpenAPI document with the error catalog attached, as the tests check it. */
 export function openApiDocument(app: FastifyInstance): Record<string, unknown> {
-  const document = app.swagger() as unknown as Record<string, unknown>;
+  const document = app.swagger() as unknown as { paths?: Record<string, Record<string, { parameters?: unknown[] }>> } & Record<string, unknown>;
+  for (const [path, operations] of Object.entries(document.paths ?? {})) {
+    const post = operations.post;
+    if (post === undefined || !path.startsWith('/v1/') || path.includes('/callbacks')) continue;
+    post.parameters = [
+      ...(post.parameters ?? []).filter((p) => (p as { name?: string }).name !== 'Idempotency-Key'),
+      {
+        name: 'Idempotency-Key',
+        in: 'header',
+        required: false,
+        description: 'The same key and body within 24 h replay the first response (Idempotent-Replayed: true).',
+        schema: { type: 'string', maxLength: limits.idempotencyKeyLengthMax },
+      },
+    ];
+  }
   return {
     ...document,
     'x-error-codes': errorCodes.map((code) => ({ code, status: errorCatalog[code].status, description: errorCatalog[code].description })),

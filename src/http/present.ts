@@ -2,7 +2,11 @@ import type { CardView } from '../custody/card-service.js';
 import type { CredentialRecord } from '../custody/records.js';
 import type { MemberView, StatementLine } from '../custody/member-service.js';
 import type { AccountView, PlatformView } from '../custody/platform-service.js';
+import { payeesOf } from '../custody/order-service.js';
 import { toPublicId } from '../public-ids.js';
+import type { IdKind } from '../public-ids.js';
+import type { BankCreditRow, EventRow, OrderRow, PayinRow, RefundRow, SuspenseRow, TransferRow } from '../storage/sql-trade-store.js';
+import type { orderModes, orderStatuses } from './schemas.js';
 
 /** Views to the API's JSON: snake_case, public ids, amounts as integers, RFC 3339 times. */
 
@@ -137,4 +141,137 @@ export function operator(record: CredentialRecord) {
 /** A page of a list: `has_more` is known by asking for one more than the limit. */
 export function list<T, R>(items: readonly T[], limit: number, present: (item: T) => R) {
   return { object: 'list' as const, data: items.slice(0, limit).map(present), has_more: items.length > limit };
+}
+
+export function order(row: OrderRow) {
+  return {
+    id: toPublicId('order', row.id),
+    object: 'order' as const,
+    order_no: row.order_no,
+    status: row.status as (typeof orderStatuses)[number],
+    mode: row.mode as (typeof orderModes)[number],
+    amount: amount(row.amount),
+    escrowed_amount: amount(row.escrowed_amount),
+    released_amount: amount(row.released_amount),
+    refunded_amount: amount(row.refunded_amount),
+    buyer_id: row.buyer_id === null ? null : toPublicId('member', row.buyer_id),
+    funding: row.funding === 'channel' ? { channel: row.channel ?? '' } : ('balance' as const),
+    payees: payeesOf(row).map((p) => ({
+      member_id: toPublicId('member', p.memberId),
+      amount: amount(p.amount),
+      fee: amount(p.fee),
+      escrowed: amount(p.escrowed),
+      released: amount(p.released),
+      refunded: amount(p.refunded),
+    })),
+    auto_confirm_at: row.auto_confirm_at === null ? null : time(row.auto_confirm_at.getTime()),
+    business_date: row.business_date,
+    created: time(row.created_at.getTime()),
+  };
+}
+
+export function refundOf(row: RefundRow) {
+  return {
+    id: toPublicId('refund', row.id),
+    object: 'refund' as const,
+    order_id: toPublicId('order', row.order_id),
+    member_id: toPublicId('member', row.member_id),
+    amount: amount(row.amount),
+    from_escrow: amount(row.from_escrow),
+    from_payee: amount(row.from_payee),
+    from_fees: amount(row.from_fees),
+    entry_id: toPublicId('entry', row.entry_id),
+    created: time(row.created_at.getTime()),
+  };
+}
+
+const objectKinds: Record<string, IdKind> = {
+  consent: 'consent',
+  order: 'order',
+  payin: 'payin',
+  transfer: 'transfer',
+  withdrawal: 'withdrawal',
+  bank_credit: 'bankCredit',
+  suspense: 'suspense',
+  card: 'card',
+};
+
+/** An entry of an object's audit trail (and, later, the payload of its webhook). */
+export function objectEvent(row: EventRow) {
+  return {
+    id: toPublicId('event', row.id),
+    object: 'event' as const,
+    type: row.type,
+    object_type: row.object_type,
+    object_id: toPublicId(objectKinds[row.object_type] ?? 'order', row.object_id),
+    sequence: row.sequence,
+    actor: row.actor,
+    reason: row.reason,
+    created: time(row.created_at.getTime()),
+  };
+}
+
+export function payin(row: PayinRow) {
+  return {
+    id: toPublicId('payin', row.id),
+    object: 'payin' as const,
+    order_no: row.order_no,
+    purpose: row.purpose,
+    status: row.status as 'pending' | 'succeeded' | 'failed',
+    amount: amount(row.amount),
+    currency: row.currency,
+    channel: row.channel,
+    channel_txn_id: row.channel_txn_id,
+    member_id: row.member_id === null ? null : toPublicId('member', row.member_id),
+    account: row.account_code,
+    order_id: row.order_id === null ? null : toPublicId('order', row.order_id),
+    failure_reason: row.failure_reason,
+    business_date: row.business_date,
+    created: time(row.created_at.getTime()),
+    decided_at: row.decided_at === null ? null : time(row.decided_at.getTime()),
+  };
+}
+
+export function transfer(row: TransferRow) {
+  return {
+    id: toPublicId('transfer', row.id),
+    object: 'transfer' as const,
+    order_no: row.order_no,
+    purpose: row.purpose,
+    from: row.from_member_id === null ? row.from_account ?? '' : toPublicId('member', row.from_member_id),
+    to: row.to_member_id === null ? row.to_account ?? '' : toPublicId('member', row.to_member_id),
+    amount: amount(row.amount),
+    status: row.status,
+    entry_id: toPublicId('entry', row.entry_id),
+    created: time(row.created_at.getTime()),
+  };
+}
+
+export function suspenseItem(row: SuspenseRow) {
+  return {
+    id: toPublicId('suspense', row.id),
+    object: 'suspense_item' as const,
+    bank_credit_id: toPublicId('bankCredit', row.bank_credit_id),
+    amount: amount(row.amount),
+    allocated: amount(row.allocated),
+    reversed: amount(row.reversed),
+    remaining: amount(row.amount - row.allocated - row.reversed),
+    status: row.status,
+    created: time(row.created_at.getTime()),
+  };
+}
+
+export function bankCredit(row: BankCreditRow) {
+  return {
+    id: toPublicId('bankCredit', row.id),
+    object: 'bank_credit' as const,
+    platform_id: toPublicId('platform', row.platform_id),
+    status: row.status as 'credited' | 'suspense',
+    amount: amount(row.amount),
+    member_id: row.member_id === null ? null : toPublicId('member', row.member_id),
+    suspense_id: row.suspense_id === null ? null : toPublicId('suspense', row.suspense_id),
+    memo: row.memo,
+    bank_txn_id: row.bank_txn_id,
+    created: time(row.created_at.getTime()),
+  };
 }

@@ -45,6 +45,14 @@ export function List<T extends TSchema>(item: T) {
   return Type.Object({ object: Type.Literal('list'), data: Type.Array(item), has_more: Type.Boolean() });
 }
 
+/** A string from a fixed list, shown in OpenAPI as one `enum`. */
+export function StringEnum<const T extends string>(values: readonly T[], description?: string) {
+  return Type.Unsafe<T>({ type: 'string', enum: [...values], ...(description === undefined ? {} : { description }) });
+}
+
+export const orderStatuses = ['awaiting_payment', 'escrowed', 'completed', 'refunded', 'failed'] as const;
+export const orderModes = ['guaranteed', 'direct_t0', 'direct_t1'] as const;
+
 export const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
 /** A reference to the shared Error schema (registered once by the app). */

@@ -60,6 +60,8 @@ export interface LedgerStore {
   seqAt(platformId: Id, atMs: number): Promise<bigint>;
   listPendings(platformId: Id, page: { state: Pending['state']; afterId?: Id; limit: number }): Promise<Pending[]>;
   head(platformId: Id): Promise<ChainHead | undefined>;
+  /** Balances summed per account code and currency (for invariants and trial balances). */
+  accountSums(platformId: Id): Promise<AccountSum[]>;
   /** Walks the whole hash chain of a book. */
   verifyChain(platformId: Id): Promise<ChainCheck>;
 
@@ -108,6 +110,18 @@ export interface LinesPage {
   /** The last line of the previous page. */
   readonly after?: { readonly seq: bigint; readonly postingIndex: number; readonly accountId: Id } | undefined;
   readonly limit: number;
+}
+
+export interface AccountSum {
+  readonly code: string;
+  readonly currency: string;
+  readonly accounts: number;
+  readonly debitsPendingMinor: bigint;
+  readonly debitsPostedMinor: bigint;
+  readonly creditsPendingMinor: bigint;
+  readonly creditsPostedMinor: bigint;
+  /** Accounts of this code whose credits − debits − reserved debits is below zero. */
+  readonly negative: number;
 }
 
 export interface NetBalance {

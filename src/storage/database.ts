@@ -182,7 +182,174 @@ export interface SystemSettingsTable {
   updated_at: Date;
 }
 
+export interface BusinessKeysTable {
+  platform_id: string;
+  id: string;
+  version: number;
+  kind: string;
+  object_id: string;
+  created_at: Date;
+}
+
+export interface PayinsTable {
+  platform_id: string;
+  id: string;
+  version: number;
+  order_no: string;
+  purpose: string;
+  member_id: string | null;
+  account_code: string | null;
+  order_id: string | null;
+  amount: bigint;
+  currency: string;
+  channel: string;
+  channel_txn_id: string | null;
+  status: string;
+  failure_reason: string | null;
+  entry_id: string | null;
+  business_date: string;
+  created_at: Date;
+  decided_at: Date | null;
+}
+
+export interface OrdersTable {
+  platform_id: string;
+  id: string;
+  version: number;
+  order_no: string;
+  buyer_id: string | null;
+  mode: string;
+  funding: string;
+  channel: string | null;
+  payin_id: string | null;
+  escrow_mode: string;
+  status: string;
+  amount: bigint;
+  escrowed_amount: bigint;
+  released_amount: bigint;
+  refunded_amount: bigint;
+  payees: unknown;
+  funded_from: unknown;
+  auto_confirm_at: Date | null;
+  business_date: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface RefundsTable {
+  platform_id: string;
+  id: string;
+  version: number;
+  order_id: string;
+  member_id: string;
+  buyer_id: string;
+  amount: bigint;
+  from_escrow: bigint;
+  from_payee: bigint;
+  from_fees: bigint;
+  entry_id: string;
+  created_at: Date;
+}
+
+export interface TransfersTable {
+  platform_id: string;
+  id: string;
+  version: number;
+  order_no: string;
+  purpose: string;
+  from_member_id: string | null;
+  from_account: string | null;
+  to_member_id: string | null;
+  to_account: string | null;
+  amount: bigint;
+  status: string;
+  entry_id: string;
+  created_at: Date;
+}
+
+export interface ConsentsTable {
+  platform_id: string;
+  id: string;
+  version: number;
+  member_id: string;
+  purpose: string;
+  amount: bigint;
+  code_hash: string;
+  expires_at: Date;
+  used_at: Date | null;
+  created_at: Date;
+}
+
+export interface BankCreditsTable {
+  platform_id: string;
+  id: string;
+  version: number;
+  amount: bigint;
+  payer_account_enc: string;
+  payer_account_hash: string;
+  payer_name_enc: string;
+  memo: string;
+  status: string;
+  member_id: string | null;
+  suspense_id: string | null;
+  entry_id: string;
+  bank_txn_id: string | null;
+  business_date: string;
+  created_at: Date;
+}
+
+export interface SuspenseItemsTable {
+  platform_id: string;
+  id: string;
+  version: number;
+  bank_credit_id: string;
+  amount: bigint;
+  allocated: bigint;
+  reversed: bigint;
+  status: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface ProceedsLotsTable {
+  platform_id: string;
+  id: string;
+  version: number;
+  member_id: string;
+  bucket: string;
+  order_id: string | null;
+  order_no: string | null;
+  business_date: string;
+  amount: bigint;
+  remaining: bigint;
+  created_at: Date;
+}
+
+export interface ObjectEventsTable {
+  platform_id: string;
+  id: string;
+  version: number;
+  object_type: string;
+  object_id: string;
+  sequence: number;
+  type: string;
+  actor: string;
+  reason: string | null;
+  data: unknown;
+  created_at: Date;
+}
+
 export interface CustodyDatabase extends Database {
+  business_keys: BusinessKeysTable;
+  payins: PayinsTable;
+  orders: OrdersTable;
+  refunds: RefundsTable;
+  transfers: TransfersTable;
+  consents: ConsentsTable;
+  bank_credits: BankCreditsTable;
+  suspense_items: SuspenseItemsTable;
+  proceeds_lots: ProceedsLotsTable;
+  object_events: ObjectEventsTable;
   platforms: PlatformsTable;
   platform_accounts: PlatformAccountsTable;
   credentials: CredentialsTable;

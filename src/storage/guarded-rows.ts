@@ -86,7 +86,7 @@ export class GuardedRows {
     for (const key of ordered) {
       const [mode, table = ''] = key.split(':');
       const shape = await this.shape(db, table);
-      const rows = JSON.stringify(groups.get(key));
+      const rows = JSON.stringify(groups.get(key), (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
       if (mode === 'insert') {
         const columns = sql.join(shape.columns.map((c) => sql.ref(c)));
         await sql`insert into ${sql.table(table)} (${columns})

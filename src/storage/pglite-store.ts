@@ -12,12 +12,14 @@ export interface PgliteStoreOptions extends SqlLedgerStoreOptions {
 }
 
 const int8Oid = 20;
+const dateOid = 1082;
 
 /** The embedded database: PostgreSQL compiled to WebAssembly, inside this process. */
 export async function openPgliteStore(options: PgliteStoreOptions = {}): Promise<SqlLedgerStore> {
   if (options.dataDir !== undefined) await mkdir(options.dataDir, { recursive: true });
   const pglite = await PGlite.create(options.dataDir, {
-    parsers: { [int8Oid]: (value: string) => BigInt(value) },
+    // Exact money as bigint; business dates as their text, never shifted by a time zone.
+    parsers: { [int8Oid]: (value: string) => BigInt(value), [dateOid]: (value: string) => value },
   });
   await migrate((work) =>
     pglite.transaction((tx) =>

@@ -14,11 +14,19 @@ export interface PostgresStoreOptions extends SqlLedgerStoreOptions {
 }
 
 const int8Oid = 20;
+const dateOid = 1082;
 
-/** int8 as bigint; every other type as pg parses it. */
+/**
+ * int8 as bigint (exact money), date as its `YYYY-MM-DD` text (a business date is not an
+ * instant, and a Date object would shift it by the process's time zone); the rest as pg does.
+ */
 const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === int8Oid ? (value: string) => BigInt(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    oid === int8Oid
+      ? (value: string) => BigInt(value)
+      : oid === dateOid
+        ? (value: string) => value
+        : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
 export function createPostgresPool(options: PostgresStoreOptions): pg.Pool {

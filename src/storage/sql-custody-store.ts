@@ -152,12 +152,13 @@ export class SqlCustodyStore {
     return rows.map(toCredential);
   }
 
-  async revokeCredential(platformId: Id, id: Id, atMs: number): Promise<CredentialRecord | undefined> {
+  async revokeCredential(platformId: Id, id: Id, kind: CredentialRecord['kind'], atMs: number): Promise<CredentialRecord | undefined> {
     await this.db
       .updateTable('credentials')
       .set({ revoked_at: toDate(atMs) })
       .where('platform_id', '=', platformId)
       .where('id', '=', id)
+      .where('kind', '=', kind)
       .where('revoked_at', 'is', null)
       .execute();
     const row = await this.db
@@ -165,6 +166,7 @@ export class SqlCustodyStore {
       .selectAll()
       .where('platform_id', '=', platformId)
       .where('id', '=', id)
+      .where('kind', '=', kind)
       .executeTakeFirst();
     return row === undefined ? undefined : toCredential(row);
   }

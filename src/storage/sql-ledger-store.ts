@@ -8,6 +8,7 @@ import type {
   CommandResult,
   AccountInput,
   AccountLine,
+  AccountSum,
   AccountResult,
   ChainCheck,
   ChainHead,
@@ -314,6 +315,35 @@ export class SqlLedgerStore implements LedgerStore {
   async head(platformId: Id): Promise<ChainHead | undefined> {
     const book = await readBook(this.db, platformId);
     return book === undefined ? undefined : { seq: book.seq, hash: book.hash, lastOccurredAtMs: book.lastOccurredAtMs };
+  }
+
+  async accountSums(platformId: Id): Promise<AccountSum[]> {
+    const { rows } = await sql<{
+      code: string;
+      currency: string;
+      accounts: bigint;
+      dp: string;
+      dpo: string;
+      cp: string;
+      cpo: string;
+      negative: bigint;
+    }>`
+      select code, currency, count(*)::int8 as accounts,
+             sum(debits_pending)::text as dp, sum(debits_posted)::text as dpo,
+             sum(credits_pending)::text as cp, sum(credits_posted)::text as cpo,
+             count(*) filter (where credits_posted - debits_posted - debits_pending < 0)::int8 as negative
+      from ledger_accounts where platform_id = ${platformId}::uuid
+      group by code, currency order by code, currency`.execute(this.db);
+    return rows.map((row) => ({
+      code: row.code,
+      currency: row.currency,
+      accounts: Number(row.accounts),
+      debitsPendingMinor: BigInt(row.dp),
+      debitsPostedMinor: BigInt(row.dpo),
+      creditsPendingMinor: BigInt(row.cp),
+      creditsPostedMinor: BigInt(row.cpo),
+      negative: Number(row.negative),
+    }));
   }
 
   async verifyChain(platformId: Id): Promise<ChainCheck> {

@@ -3,8 +3,8 @@ import { Type } from 'typebox';
 import type { Runtime } from '../../runtime.js';
 import { platformAccess, platformOf } from '../auth.js';
 import * as present from '../present.js';
-import { Amount, errorResponses, IdParams, List, Timestamp } from '../schemas.js';
-import { internalId } from './ops-routes.js';
+import { Amount, errorResponses, IdParams, List, ListQuery, Timestamp } from '../schemas.js';
+import { internalId, pageOf } from './ops-routes.js';
 
 const Card = Type.Object({
   id: Type.String(),
@@ -65,11 +65,12 @@ export function cardRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
       '/members/:id/cards',
       {
         config: { access: platformAccess },
-        schema: { operationId: 'listCards', tags: ['cards'], security: [{ platformKey: [] }], params: IdParams, response: { 200: List(Card), ...errorResponses() } },
+        schema: { operationId: 'listCards', tags: ['cards'], security: [{ platformKey: [] }], params: IdParams, querystring: ListQuery, response: { 200: List(Card), ...errorResponses() } },
       },
       async (request) => {
         const cards = await runtime.cards.list(platformOf(request), internalId('member', request.params.id));
-        return present.list(cards, cards.length, present.card);
+        const after = request.query.starting_after === undefined ? undefined : internalId('card', request.query.starting_after, 'starting_after');
+        return pageOf(cards, after, request.query.limit, present.card);
       },
     );
 

@@ -9,12 +9,24 @@ import type { IdKind } from '../../public-ids.js';
 import type { Runtime } from '../../runtime.js';
 import { operatorAccess } from '../auth.js';
 import * as present from '../present.js';
-import { AccountView, errorResponses, ListQuery, List, Role, Timestamp } from '../schemas.js';
+import { AccountView, Amount, Balance, errorResponses, ListQuery, List, Role, StringEnum, Timestamp } from '../schemas.js';
+import { actorOf } from './order-routes.js';
 
 export function internalId(kind: IdKind, publicId: string, param = 'id'): Id {
   const id = fromPublicId(kind, publicId);
   if (id === null) throw new CustodyError('not_found', `No such ${kind}.`, param);
   return id;
+}
+
+/**
+ * A page of a short list kept whole in memory (keys, operators, a member's cards: each
+ * bounded by a limit), ordered by id like every list.
+ */
+export function pageOf<T extends { id: Id }, R>(items: readonly T[], afterId: Id | undefined, limit: number | undefined, show: (item: T) => R) {
+  const size = limit ?? limits.pageSizeDefault;
+  const sorted = [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const rest = afterId === undefined ? sorted : sorted.filter((item) => item.id > afterId);
+  return present.list(rest.slice(0, size + 1), size, show);
 }
 
 const Platform = Type.Object({
@@ -149,14 +161,14 @@ export function opsRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
     app.get(
       '/platforms/:id/api-keys',
       {
-        config: { access: operatorAccess('operator') },
-        schema: { operationId: 'listApiKeys', tags: ['ops'], security: [{ operatorToken: [] }], params: PlatformParams, response: { 200: List(ApiKey), ...errorResponses() } },
+        config: { access: operatorAccess('viewer') },
+        schema: { operationId: 'listApiKeys', tags: ['ops'], security: [{ operatorToken: [] }], params: PlatformParams, querystring: ListQuery, response: { 200: List(ApiKey), ...errorResponses() } },
       },
       async (request) => {
         const platformId = internalId('platform', request.params.id);
         await runtime.platforms.record(platformId);
-        const keys = await runtime.credentials.listApiKeys(platformId);
-        return present.list(keys, keys.length, present.apiKey);
+        const after = request.query.starting_after === undefined ? undefined : internalId('apiKey', request.query.starting_after, 'starting_after');
+        return pageOf(await runtime.credentials.listApiKeys(platformId), after, request.query.limit, present.apiKey);
       },
     );
 
@@ -173,8 +185,8 @@ export function opsRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
         },
       },
       async (request) => {
-        const platformId = internalId('platform', request.params.id);
-        return present.apiKey(await runtime.credentials.revokeApiKey(platformId, internalId('apiKey', request.params.key_id, 'key_id')));
+        const platform = await runtime.platforms.record(internalId('platform', request.params.id));
+        return present.apiKey(await runtime.credentials.revokeApiKey(platform.id, internalId('apiKey', request.params.key_id, 'key_id')));
       },
     );
 
@@ -200,12 +212,12 @@ export function opsRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
     app.get(
       '/operators',
       {
-        config: { access: operatorAccess('admin') },
-        schema: { operationId: 'listOperators', tags: ['ops'], security: [{ operatorToken: [] }], response: { 200: List(Operator), ...errorResponses() } },
+        config: { access: operatorAccess('viewer') },
+        schema: { operationId: 'listOperators', tags: ['ops'], security: [{ operatorToken: [] }], querystring: ListQuery, response: { 200: List(Operator), ...errorResponses() } },
       },
-      async () => {
-        const operators = await runtime.credentials.listOperators();
-        return present.list(operators, operators.length, present.operator);
+      async (request) => {
+        const after = request.query.starting_after === undefined ? undefined : internalId('operator', request.query.starting_after, 'starting_after');
+        return pageOf(await runtime.credentials.listOperators(), after, request.query.limit, present.operator);
       },
     );
 
@@ -244,6 +256,112 @@ export function opsRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
         if (runtime.sandboxClock === null) throw new CustodyError('forbidden', 'The clock moves only in a sandbox (custos serve --sandbox).');
         await runtime.advanceClock(request.body.seconds);
         return { now: present.time(runtime.clock.nowMs()), sandbox: true };
+      },
+    );
+
+    app.post(
+      '/bank-credits',
+      {
+        config: { access: operatorAccess('operator') },
+        schema: {
+          operationId: 'recordBankCredit',
+          summary: "Record an incoming credit to a platform's real custody account: a memo naming a member's sub_account_no credits that member's spendable, anything else becomes a suspense item.",
+          tags: ['ops'],
+          security: [{ operatorToken: [] }],
+          body: Type.Object(
+            {
+              platform_id: Type.String({ maxLength: 64 }),
+              amount: Amount,
+              payer_account: Type.String({ minLength: 1, maxLength: 64 }),
+              payer_name: Type.String({ minLength: 1, maxLength: 128 }),
+              memo: Type.String({ maxLength: 256 }),
+              bank_txn_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            201: Type.Object({
+              id: Type.String(),
+              object: Type.Literal('bank_credit'),
+              platform_id: Type.String(),
+              status: StringEnum(['credited', 'suspense'] as const),
+              amount: Balance,
+              member_id: Type.Union([Type.String(), Type.Null()]),
+              suspense_id: Type.Union([Type.String(), Type.Null()]),
+              memo: Type.String(),
+              bank_txn_id: Type.Union([Type.String(), Type.Null()]),
+              created: Timestamp,
+            }),
+            ...errorResponses(422),
+          },
+        },
+      },
+      async (request, reply) => {
+        const body = request.body;
+        const credit = await runtime.suspense.recordBankCredit(
+          internalId('platform', body.platform_id, 'platform_id'),
+          { amountMinor: BigInt(body.amount), payerAccount: body.payer_account, payerName: body.payer_name, memo: body.memo, bankTxnId: body.bank_txn_id },
+          actorOf(request),
+        );
+        return reply.code(201).send(present.bankCredit(credit));
+      },
+    );
+
+    app.get(
+      '/invariants',
+      {
+        config: { access: operatorAccess('viewer') },
+        schema: {
+          operationId: 'checkInvariants',
+          summary: "The books' invariants, checked now from stored balances, open orders and the journal.",
+          tags: ['ops'],
+          security: [{ operatorToken: [] }],
+          querystring: Type.Object({ platform_id: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false }),
+          response: {
+            200: Type.Object({
+              ok: Type.Boolean(),
+              checks: Type.Array(Type.Object({ name: Type.String(), ok: Type.Boolean(), detail: Type.String(), platform_id: Type.String() })),
+            }),
+            ...errorResponses(),
+          },
+        },
+      },
+      async (request) => {
+        const platformIds =
+          request.query.platform_id === undefined
+            ? (await runtime.platforms.list({ limit: 10_000 })).map((p) => p.id)
+            : [(await runtime.platforms.record(internalId('platform', request.query.platform_id, 'platform_id'))).id];
+        const checks = [];
+        for (const platformId of platformIds) {
+          const result = await runtime.invariants.check(platformId);
+          checks.push(...result.checks.map((c) => ({ ...c, platform_id: toPublicId('platform', platformId) })));
+        }
+        return { ok: checks.every((c) => c.ok), checks };
+      },
+    );
+
+    app.get(
+      '/channels/:channel/statement',
+      {
+        config: { access: operatorAccess('viewer') },
+        schema: {
+          operationId: 'getChannelStatement',
+          summary: "Sandbox: the simulated channel's statement CSV for a platform's business date.",
+          tags: ['ops'],
+          security: [{ operatorToken: [] }],
+          params: Type.Object({ channel: Type.String({ maxLength: 32 }) }),
+          querystring: Type.Object({ platform_id: Type.String({ maxLength: 64 }), date: Type.String() }, { additionalProperties: false }),
+        },
+      },
+      async (request, reply) => {
+        const simulator = runtime.acquiringSimulator;
+        if (simulator === null) throw new CustodyError('forbidden', 'Channel statements come from the simulator in sandbox mode only.');
+        await runtime.platforms.record(internalId('platform', request.query.platform_id, 'platform_id'));
+        if (!isBusinessDate(request.query.date)) throw new CustodyError('invalid_request', 'date must be YYYY-MM-DD.', 'date');
+        if (!simulator.channelNames.includes(request.params.channel)) throw new CustodyError('not_found', 'No such channel.', 'channel');
+        const from = startOfBusinessDate(request.query.date);
+        const to = startOfBusinessDate(businessDate(from + 36 * 3600 * 1000));
+        return reply.header('content-type', 'text/csv; charset=utf-8').send(simulator.statement(request.params.channel, from, to));
       },
     );
 
