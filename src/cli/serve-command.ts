@@ -9,7 +9,17 @@ const help = `custos serve [--port 8080] [--host 127.0.0.1] [--sandbox] [--data 
   CUSTOS_ADMIN_TOKEN            an admin operator's token (otherwise one is generated once)
   CUSTOS_ENCRYPTION_KEY         64 hex characters; embedded mode keeps one in --data
   CUSTOS_IDENTITY_URL/_SECRET   identity-verification provider (required without --sandbox)
+  CUSTOS_ACQUIRING_URL/_SECRET  acquiring channels over signed HTTP (a custos sim server), with
+  CUSTOS_ACQUIRING_CHANNELS     their names, comma-separated (sim,sim_fail)
   LOG_LEVEL                     pino level (info)`;
+
+function acquiringConfig() {
+  const url = process.env.CUSTOS_ACQUIRING_URL;
+  const secret = process.env.CUSTOS_ACQUIRING_SECRET;
+  if (!url || !secret) return undefined;
+  const channels = (process.env.CUSTOS_ACQUIRING_CHANNELS ?? 'sim,sim_fail').split(',').map((c) => c.trim()).filter((c) => c.length > 0);
+  return { url, secret, channels };
+}
 
 /** Sweeps for due work (expired holds; later auto-confirms and more) this often. */
 const dueJobsIntervalMs = { sandbox: 1000, live: 5000 };
@@ -44,6 +54,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     adminToken: process.env.CUSTOS_ADMIN_TOKEN || undefined,
     encryptionKey: process.env.CUSTOS_ENCRYPTION_KEY || undefined,
     identity: identityUrl && identitySecret ? { url: identityUrl, secret: identitySecret } : undefined,
+    acquiring: acquiringConfig(),
   });
   const app = await buildApp(runtime);
   const address = await app.listen({ port, host });

@@ -255,9 +255,10 @@ export class AcquiringSimulator {
    * The channel's statement file for decided payments of `channel` with decision times in
    * [fromMs, toMs), by decision time: CSV with a header row, amounts in fen, `occurred_at`
    * RFC 3339 in UTC, or with `timeZone`'s offset when one is given (the same instant). Only
-   * payments still remembered appear (see `paymentsRememberedMax`).
+   * payments still remembered appear (see `paymentsRememberedMax`). With `platformId`, only
+   * that platform's payments (the statement a channel sends one merchant).
    */
-  statement(channel: string, fromMs: number, toMs: number, timeZone?: string): string {
+  statement(channel: string, fromMs: number, toMs: number, timeZone?: string, platformId?: string): string {
     if (!this.channelNames.includes(channel)) throw new AcquiringRequestError('unknown_channel', `the simulator does not serve channel ${channel}`);
     if (!Number.isSafeInteger(fromMs) || !Number.isSafeInteger(toMs) || fromMs > toMs) {
       throw new AcquiringRequestError('invalid_request', 'a statement covers [from, to) with from ≤ to, in whole ms');
@@ -266,6 +267,8 @@ export class AcquiringSimulator {
     this.decideDue();
     const rows = [...this.payments.values()]
       .filter((p) => p.channel === channel && p.status !== 'pending' && p.decideAtMs >= fromMs && p.decideAtMs < toMs)
+      // A channel sends each merchant (platform) its own statement.
+      .filter((p) => platformId === undefined || p.platformId === platformId)
       .sort(byDecision)
       .map((p) => [p.channelTxnId, p.orderNo, p.amountMinor.toString(), p.status, format(p.decideAtMs)].map(csvField).join(','));
     return [channelStatementHeader, ...rows].map((line) => `${line}\n`).join('');

@@ -172,6 +172,20 @@ export function moneyRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
       async (request) => present.transfer(await runtime.transfers.get(platformOf(request), internalId('transfer', request.params.id))),
     );
 
+    app.get(
+      '/transfers/:id/events',
+      {
+        config: { access: platformAccess },
+        schema: { operationId: 'listTransferEvents', tags: ['transfers'], security: [{ platformKey: [] }], params: IdParams, response: { 200: List(Event), ...errorResponses() } },
+      },
+      async (request) => {
+        const platformId = platformOf(request);
+        const transfer = await runtime.transfers.get(platformId, internalId('transfer', request.params.id));
+        const events = await runtime.trades.events(platformId, transfer.id);
+        return present.list(events, events.length, present.objectEvent);
+      },
+    );
+
     app.post(
       '/members/:id/consents',
       {
@@ -220,6 +234,29 @@ export function moneyRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
         const limit = request.query.limit ?? limits.pageSizeDefault;
         const after = request.query.starting_after === undefined ? undefined : internalId('suspense', request.query.starting_after, 'starting_after');
         return present.list(await runtime.suspense.list(platformOf(request), limit + 1, after), limit, present.suspenseItem);
+      },
+    );
+
+    app.get(
+      '/suspense/:id',
+      {
+        config: { access: platformAccess },
+        schema: { operationId: 'getSuspense', tags: ['suspense'], security: [{ platformKey: [] }], params: IdParams, response: { 200: SuspenseItem, ...errorResponses() } },
+      },
+      async (request) => present.suspenseItem(await runtime.suspense.get(platformOf(request), internalId('suspense', request.params.id))),
+    );
+
+    app.get(
+      '/suspense/:id/events',
+      {
+        config: { access: platformAccess },
+        schema: { operationId: 'listSuspenseEvents', tags: ['suspense'], security: [{ platformKey: [] }], params: IdParams, response: { 200: List(Event), ...errorResponses() } },
+      },
+      async (request) => {
+        const platformId = platformOf(request);
+        const item = await runtime.suspense.get(platformId, internalId('suspense', request.params.id));
+        const events = await runtime.trades.events(platformId, item.id);
+        return present.list(events, events.length, present.objectEvent);
       },
     );
 

@@ -356,12 +356,14 @@ export function opsRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         const simulator = runtime.acquiringSimulator;
         if (simulator === null) throw new CustodyError('forbidden', 'Channel statements come from the simulator in sandbox mode only.');
-        await runtime.platforms.record(internalId('platform', request.query.platform_id, 'platform_id'));
+        const platform = await runtime.platforms.record(internalId('platform', request.query.platform_id, 'platform_id'));
         if (!isBusinessDate(request.query.date)) throw new CustodyError('invalid_request', 'date must be YYYY-MM-DD.', 'date');
         if (!simulator.channelNames.includes(request.params.channel)) throw new CustodyError('not_found', 'No such channel.', 'channel');
         const from = startOfBusinessDate(request.query.date);
         const to = startOfBusinessDate(businessDate(from + 36 * 3600 * 1000));
-        return reply.header('content-type', 'text/csv; charset=utf-8').send(simulator.statement(request.params.channel, from, to));
+        return reply
+          .header('content-type', 'text/csv; charset=utf-8')
+          .send(simulator.statement(request.params.channel, from, to, undefined, platform.id));
       },
     );
 
