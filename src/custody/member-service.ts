@@ -21,7 +21,10 @@ import type { MemberProperty, MemberRecord, MemberType, NewMember, Page } from '
 export interface MemberRepository {
   createMember(member: NewMember, subAccountNo: (platformNo: number, seq: bigint) => string): Promise<MemberRecord | 'duplicate_external_id'>;
   getMember(platformId: Id, id: Id): Promise<MemberRecord | undefined>;
-  listMembers(platformId: Id, page: Page & { externalId?: string | undefined }): Promise<MemberRecord[]>;
+  listMembers(
+    platformId: Id,
+    page: Page & { externalId?: string | undefined; idNumberHash?: string | undefined; phoneHash?: string | undefined },
+  ): Promise<MemberRecord[]>;
 }
 
 /** What is escrowed in open orders, where escrow sits in the platform's guarantee account. */
@@ -150,8 +153,18 @@ export class MemberService {
     return member;
   }
 
-  async list(platformId: Id, page: Page & { externalId?: string | undefined }): Promise<MemberView[]> {
-    const members = await this.repository.listMembers(platformId, page);
+  /** Members by page, optionally found by external id, ID number or phone (by keyed hash: nothing is decrypted to search). */
+  async list(
+    platformId: Id,
+    page: Page & { externalId?: string | undefined; idNumber?: string | undefined; phone?: string | undefined },
+  ): Promise<MemberView[]> {
+    const members = await this.repository.listMembers(platformId, {
+      limit: page.limit,
+      afterId: page.afterId,
+      externalId: page.externalId,
+      idNumberHash: page.idNumber === undefined ? undefined : this.vault.lookupHash('id_number', normalizeIdNumber(page.idNumber)),
+      phoneHash: page.phone === undefined ? undefined : this.vault.lookupHash('phone', normalizeMainlandMobile(page.phone)),
+    });
     return Promise.all(members.map((m) => this.view(m)));
   }
 

@@ -229,7 +229,10 @@ export class SqlCustodyStore {
     return row === undefined ? undefined : toMember(row);
   }
 
-  async listMembers(platformId: Id, page: Page & { externalId?: string | undefined }): Promise<MemberRecord[]> {
+  async listMembers(
+    platformId: Id,
+    page: Page & { externalId?: string | undefined; idNumberHash?: string | undefined; phoneHash?: string | undefined },
+  ): Promise<MemberRecord[]> {
     let query = this.db
       .selectFrom('members')
       .selectAll()
@@ -237,6 +240,8 @@ export class SqlCustodyStore {
       .orderBy('seq')
       .limit(page.limit);
     if (page.externalId !== undefined) query = query.where('external_id', '=', page.externalId);
+    if (page.idNumberHash !== undefined) query = query.where('id_number_hash', '=', page.idNumberHash);
+    if (page.phoneHash !== undefined) query = query.where('phone_hash', '=', page.phoneHash);
     if (page.afterId !== undefined) {
       const after = page.afterId;
       query = query.where('seq', '>', (eb) =>

@@ -90,14 +90,25 @@ export function memberRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
           operationId: 'listMembers',
           tags: ['members'],
           security: [{ platformKey: [] }],
-          querystring: listQueryWith({ external_id: Type.Optional(Type.String({ maxLength: limits.externalIdLengthMax })) }),
+          summary: 'Members, oldest first; find one by external_id, id_number or phone (matched by keyed hash).',
+          querystring: listQueryWith({
+            external_id: Type.Optional(Type.String({ maxLength: limits.externalIdLengthMax })),
+            id_number: Type.Optional(Type.String({ maxLength: 32 })),
+            phone: Type.Optional(Type.String({ maxLength: 20 })),
+          }),
           response: { 200: List(Member), ...errorResponses() },
         },
       },
       async (request) => {
         const limit = request.query.limit ?? limits.pageSizeDefault;
         const afterId = request.query.starting_after === undefined ? undefined : internalId('member', request.query.starting_after, 'starting_after');
-        const members = await runtime.members.list(platformOf(request), { limit: limit + 1, afterId, externalId: request.query.external_id });
+        const members = await runtime.members.list(platformOf(request), {
+          limit: limit + 1,
+          afterId,
+          externalId: request.query.external_id,
+          idNumber: request.query.id_number,
+          phone: request.query.phone,
+        });
         return present.list(members, limit, present.member);
       },
     );
