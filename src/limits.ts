@@ -79,6 +79,18 @@ export const limits = {
   transferAmountMinorMax: 10_000_000_000n,
   /** A payin with no answer from its channel for this long is asked about. */
   payinQueryAfterSeconds: 60,
+  /** Withdrawals: the largest one, the real-time rail's ceiling (¥50,000), how far back risk rules look. */
+  withdrawalAmountMinorMax: 10_000_000_000n,
+  realtimeRailAmountMinorMax: 5_000_000n,
+  riskLookbackSecondsMax: 7 * 24 * 3600,
+  /** Payouts: asking a rail again, at most this often and this rarely; watching for returns this long. */
+  payoutRetryBaseSeconds: 1,
+  payoutRetryMaxSeconds: 3600,
+  payoutReturnWatchSeconds: 14 * 24 * 3600,
+  payoutReturnCheckSeconds: 6 * 3600,
+  /** A high-value payout waiting for its rail to open looks again this often. */
+  highValueRailPollSeconds: 300,
+  adjustmentReasonLengthMax: 500,
   /** Consent codes for paying the platform. */
   consentCodeTtlSeconds: 600,
   /** Entries read per round trip by the hash-chain verifier. */

@@ -17,6 +17,14 @@ import { pino } from 'pino';
 import { SuspenseService } from './custody/suspense-service.js';
 import { TransferService } from './custody/transfer-service.js';
 import { SqlTradeStore, tradeTables } from './storage/sql-trade-store.js';
+import { SqlWithdrawalStore, withdrawalTables } from './storage/sql-withdrawal-store.js';
+import { AdjustmentService } from './custody/adjustment-service.js';
+import { PayoutProcessor } from './custody/payout-processor.js';
+import { RiskConfigService } from './custody/risk-config-service.js';
+import { WithdrawalService } from './custody/withdrawal-service.js';
+import type { PayoutChannel } from './channels/payout/payout-channel.js';
+import { HttpPayoutChannel } from './channels/payout/http-payout-channel.js';
+import { PayoutSimulator } from './channels/payout/payout-simulator.js';
 import { CredentialService } from './custody/credential-service.js';
 import { MemberService } from './custody/member-service.js';
 import { PlatformService } from './custody/platform-service.js';
@@ -45,6 +53,8 @@ export interface RuntimeConfig {
   readonly identity?: { readonly url: string; readonly secret: string } | undefined;
   /** Acquiring channels served by a simulator over signed HTTP (outside sandbox). */
   readonly acquiring?: { readonly url: string; readonly secret: string; readonly channels: readonly string[] } | undefined;
+  /** A payout rail served by a simulator over signed HTTP (outside sandbox). */
+  readonly payout?: { readonly url: string; readonly secret: string } | undefined;
   /** Where warnings of the services go (default: JSON lines on stdout, like the HTTP log). */
   readonly log?: Warn | undefined;
   /** Seed of the in-process simulators. */
@@ -76,6 +86,14 @@ export interface Runtime {
   readonly invariants: InvariantService;
   /** The in-process acquiring simulator (sandbox), or null. */
   readonly acquiringSimulator: AcquiringSimulator | null;
+  readonly withdrawalStore: SqlWithdrawalStore;
+  readonly withdrawals: WithdrawalService;
+  readonly payouts: PayoutProcessor;
+  readonly adjustments: AdjustmentService;
+  readonly riskConfig: RiskConfigService;
+  /** The payout rail: the in-process simulator in sandbox. */
+  readonly payoutRail: PayoutChannel;
+  readonly payoutSimulator: PayoutSimulator | null;
   /** An admin token generated at first start, to be shown once; null otherwise. */
   readonly generatedAdminToken: string | null;
   readonly encryptionKeySource: 'env' | 'file' | 'generated';
@@ -91,6 +109,7 @@ export interface Runtime {
 const clockOffsetKey = 'sandbox_clock_offset_ms';
 
 export interface DueWork {
+  readonly payoutSteps: number;
   readonly expired: number;
   readonly autoConfirmed: number;
   readonly payinsDecided: number;
@@ -124,7 +143,7 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
     batchEntriesMax: config.batchEntriesMax,
     batchWaitMs: config.batchWaitMs,
     onBatch: (entries, written, replayed, seconds) => metrics.observeBatch(entries, written, replayed, seconds),
-    guardedTables: tradeTables,
+    guardedTables: [...tradeTables, ...withdrawalTables],
   });
   try {
     const custody = SqlCustodyStore.on(ledger.kysely);
@@ -141,22 +160,31 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
     const acquiringSimulator = config.sandbox && config.acquiring === undefined
       ? new AcquiringSimulator({ clock, secret: randomBytes(32).toString('hex'), seed: config.seed ?? 1 })
       : null;
-    const payins = new PayinService(ledger, trades, platforms, members, orders, acquiringChannels(config, acquiringSimulator), clock, config.log ?? pino({ level: process.env.LOG_LEVEL ?? 'info' }));
+    const log = config.log ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
+    const payins = new PayinService(ledger, trades, platforms, members, orders, acquiringChannels(config, acquiringSimulator), clock, log);
     acquiringSimulator?.setSink(async (callback) => {
       await payins.handleCallback(callback);
     });
     const transfers = new TransferService(ledger, trades, platforms, members, verifier, vault, clock, config.sandbox);
     const suspense = new SuspenseService(ledger, trades, platforms, members, vault, clock);
     const invariants = new InvariantService(ledger, trades);
+    const withdrawalStore = SqlWithdrawalStore.on(ledger.kysely);
+    const withdrawals = new WithdrawalService(ledger, withdrawalStore, trades, platforms, members, cards, clock);
+    const payoutSimulator = config.sandbox && config.payout === undefined ? new PayoutSimulator({ clock, seed: config.seed ?? 1 }) : null;
+    const payoutRail = payoutRailOf(config, payoutSimulator);
+    const payouts = new PayoutProcessor(ledger, withdrawalStore, withdrawals, platforms, members, cards, payoutRail, clock, log);
+    const adjustments = new AdjustmentService(ledger, withdrawalStore, platforms, clock);
+    const riskConfig = new RiskConfigService(withdrawalStore, platforms, members, clock);
     const { generated } = await credentials.bootstrapAdmin(config.adminToken);
     const runDueJobs = async (): Promise<DueWork> => {
       const callbacksDelivered = (await acquiringSimulator?.deliverDue()) ?? 0;
+      const payoutSteps = await payouts.runDue();
       let expired = 0;
       for (const platformId of await ledger.booksWithDuePendings()) expired += await ledger.expireDue(platformId);
       const autoConfirmed = await orders.autoConfirmDue();
       const payinsDecided = await payins.queryStale();
       await custody.deleteExpiredIdempotent(clock.nowMs(), 10_000);
-      return { expired, autoConfirmed, payinsDecided, callbacksDelivered };
+      return { payoutSteps, expired, autoConfirmed, payinsDecided, callbacksDelivered };
     };
     return {
       config,
@@ -177,6 +205,13 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
       suspense,
       invariants,
       acquiringSimulator,
+      withdrawalStore,
+      withdrawals,
+      payouts,
+      adjustments,
+      riskConfig,
+      payoutRail,
+      payoutSimulator,
       generatedAdminToken: generated,
       encryptionKeySource: key.source,
       async advanceClock(seconds) {
@@ -214,6 +249,12 @@ function acquiringChannels(config: RuntimeConfig, simulator: AcquiringSimulator 
   const remote = config.acquiring;
   if (remote === undefined) return new Map();
   return new Map(remote.channels.map((name) => [name, new HttpAcquiringChannel({ baseUrl: remote.url, secret: remote.secret, name })]));
+}
+
+function payoutRailOf(config: RuntimeConfig, simulator: PayoutSimulator | null): PayoutChannel {
+  if (simulator !== null) return simulator;
+  if (config.payout !== undefined) return new HttpPayoutChannel({ baseUrl: config.payout.url, secret: config.payout.secret });
+  throw new Error('no payout rail: set CUSTOS_PAYOUT_URL and CUSTOS_PAYOUT_SECRET, or run with --sandbox');
 }
 
 function identityVerifier(config: RuntimeConfig): IdentityVerifier {

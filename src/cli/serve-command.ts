@@ -11,6 +11,7 @@ const help = `custos serve [--port 8080] [--host 127.0.0.1] [--sandbox] [--data 
   CUSTOS_IDENTITY_URL/_SECRET   identity-verification provider (required without --sandbox)
   CUSTOS_ACQUIRING_URL/_SECRET  acquiring channels over signed HTTP (a custos sim server), with
   CUSTOS_ACQUIRING_CHANNELS     their names, comma-separated (sim,sim_fail)
+  CUSTOS_PAYOUT_URL/_SECRET     the payout rail over signed HTTP (required without --sandbox)
   LOG_LEVEL                     pino level (info)`;
 
 function acquiringConfig() {
@@ -55,6 +56,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
     encryptionKey: process.env.CUSTOS_ENCRYPTION_KEY || undefined,
     identity: identityUrl && identitySecret ? { url: identityUrl, secret: identitySecret } : undefined,
     acquiring: acquiringConfig(),
+    payout:
+      process.env.CUSTOS_PAYOUT_URL && process.env.CUSTOS_PAYOUT_SECRET
+        ? { url: process.env.CUSTOS_PAYOUT_URL, secret: process.env.CUSTOS_PAYOUT_SECRET }
+        : undefined,
   });
   const app = await buildApp(runtime);
   const address = await app.listen({ port, host });

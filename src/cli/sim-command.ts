@@ -4,6 +4,8 @@ import { acquiringSimService, httpCallbackSink } from '../channels/acquiring/acq
 import { AcquiringSimulator } from '../channels/acquiring/acquiring-simulator.js';
 import { identitySimService } from '../channels/identity/identity-sim-service.js';
 import { IdentitySimulator, identitySimulatorDefaults } from '../channels/identity/identity-simulator.js';
+import { payoutSimService } from '../channels/payout/payout-sim-service.js';
+import { PayoutSimulator } from '../channels/payout/payout-simulator.js';
 import type { SimService } from '../channels/sim-server.js';
 import { startSimServer } from '../channels/sim-server.js';
 import { systemClock } from '../clock.js';
@@ -23,15 +25,20 @@ const help = `custos sim [options]          run the channel simulators over sign
 Services: identity (/identity/four-elements, /identity/sms, /identity/micro-deposits,
 /identity/inspect/sms, /identity/inspect/calls); acquiring, channels sim and sim_fail
 (/acquiring/payments, /acquiring/payments/query, /acquiring/statement, /acquiring/deliver),
-deciding payments by the system clock. Stops on SIGINT or SIGTERM.`;
+deciding payments by the system clock; payout, the bank's payout rail with the sandbox
+magic cards (/payout/payouts, /payout/payouts/query, /payout/rails/open,
+/payout/statement), deciding payouts by the system clock and keeping the high-value
+rail's hours in Asia/Shanghai. Stops on SIGINT or SIGTERM.`;
 
 /**
- * Every simulated provider the server carries. Payouts join here; the server itself knows
- * nothing about any of them. The acquiring simulator is passed in because its owner runs its
- * delivery timer and chooses where its callbacks go.
+ * Every simulated provider the server carries; the server itself knows nothing about any of
+ * them. The acquiring simulator is passed in because its owner runs its delivery timer and
+ * chooses where its callbacks go. The payout simulator is passed in so its owner can inspect
+ * it (`payouts()`, `paidTwice()`); without one the server carries no payout service.
  */
-export function simServices(seed: number, acquiring: AcquiringSimulator): SimService[] {
-  return [identitySimService(new IdentitySimulator({ seed })), acquiringSimService(acquiring)];
+export function simServices(seed: number, acquiring: AcquiringSimulator, payout?: PayoutSimulator): SimService[] {
+  const services = [identitySimService(new IdentitySimulator({ seed })), acquiringSimService(acquiring)];
+  return payout === undefined ? services : [...services, payoutSimService(payout)];
 }
 
 /**
@@ -78,7 +85,9 @@ export async function simCommand(argv: string[]): Promise<number> {
   const seed = integer(values.seed, identitySimulatorDefaults.seed, 'seed', 0, 2 ** 32 - 1);
   const callbackUrl = values['callback-url'];
   const acquiring = new AcquiringSimulator({ seed, clock: systemClock, secret, sink: callbackSink(callbackUrl) });
-  const services = simServices(seed, acquiring);
+  // Payouts need no timer: they are decided by the system clock whenever they are asked about.
+  const payout = new PayoutSimulator({ seed, clock: systemClock });
+  const services = simServices(seed, acquiring, payout);
   const server = await startSimServer({ host: values.host ?? simCommandDefaults.host, port, secret, services });
   acquiring.start();
   console.log(`custos sim listening on ${server.url} (seed ${seed}, callbacks ${callbackUrl ?? 'dropped'})`);

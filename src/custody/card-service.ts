@@ -165,6 +165,13 @@ export class CardService {
     return card;
   }
 
+  /** The stored card, whatever its state (for paying out a withdrawal already reserved to it). */
+  async recordOf(platformId: Id, cardId: Id): Promise<CardRecord> {
+    const card = await this.repository.getCard(platformId, cardId);
+    if (card === undefined) throw new CustodyError('not_found', 'No such card.', 'card_id');
+    return card;
+  }
+
   cardNumberOf(card: CardRecord): string {
     return this.vault.decrypt(card.cardNumberEnc, `card:${card.platformId}:${card.id}:card_number`);
   }

@@ -30,7 +30,16 @@ export function normalSide(code: string): 'debit' | 'credit' {
   return debitNormal.has(code) ? 'debit' : 'credit';
 }
 
+/**
+ * The withdrawal in-transit account is the bank's transitional account (内部过渡户): a
+ * withdrawal's reservation passes money through it (member → in transit → custody account)
+ * in one entry, so it holds reserved credits and debits at once and may not carry either
+ * flag. It nets to zero whenever nothing is in flight.
+ */
+const transitional = new Set<string>(['withdrawal_in_transit']);
+
 export function flagsFor(code: string): AccountFlags {
+  if (transitional.has(code)) return { debitsMustNotExceedCredits: false, creditsMustNotExceedDebits: false };
   return normalSide(code) === 'debit'
     ? { debitsMustNotExceedCredits: false, creditsMustNotExceedDebits: true }
     : { debitsMustNotExceedCredits: true, creditsMustNotExceedDebits: false };

@@ -17,6 +17,7 @@ import { cardRoutes } from './routes/card-routes.js';
 import { memberRoutes } from './routes/member-routes.js';
 import { callbackRoutes, moneyRoutes } from './routes/money-routes.js';
 import { orderRoutes } from './routes/order-routes.js';
+import { opsWithdrawalRoutes, withdrawalRoutes } from './routes/withdrawal-routes.js';
 import { opsRoutes } from './routes/ops-routes.js';
 import { serviceRoutes } from './routes/service-routes.js';
 import { ErrorBody } from './schemas.js';
@@ -136,6 +137,8 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   await app.register(orderRoutes(runtime), { prefix: '/v1' });
   await app.register(moneyRoutes(runtime), { prefix: '/v1' });
   await app.register(callbackRoutes(runtime), { prefix: '/v1' });
+  await app.register(withdrawalRoutes(runtime), { prefix: '/v1' });
+  await app.register(opsWithdrawalRoutes(runtime), { prefix: '/v1/ops' });
 
   app.get('/openapi.json', { config: { access: { kind: 'public' } }, schema: { hide: true } }, async () => openApiDocument(app));
   return app;

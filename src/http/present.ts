@@ -6,6 +6,7 @@ import { payeesOf } from '../custody/order-service.js';
 import { toPublicId } from '../public-ids.js';
 import type { IdKind } from '../public-ids.js';
 import type { BankCreditRow, EventRow, OrderRow, PayinRow, RefundRow, SuspenseRow, TransferRow } from '../storage/sql-trade-store.js';
+import type { AdjustmentRow, WithdrawalRow } from '../storage/sql-withdrawal-store.js';
 import type { orderModes, orderStatuses } from './schemas.js';
 
 /** Views to the API's JSON: snake_case, public ids, amounts as integers, RFC 3339 times. */
@@ -194,6 +195,7 @@ const objectKinds: Record<string, IdKind> = {
   bank_credit: 'bankCredit',
   suspense: 'suspense',
   card: 'card',
+  adjustment: 'adjustment',
 };
 
 /** An entry of an object's audit trail (and, later, the payload of its webhook). */
@@ -274,4 +276,54 @@ export function bankCredit(row: BankCreditRow) {
     bank_txn_id: row.bank_txn_id,
     created: time(row.created_at.getTime()),
   };
+}
+
+export function withdrawal(row: WithdrawalRow) {
+  const fired = (row.risk_rules as { id: string; version: number; reason: string }[]) ?? [];
+  return {
+    id: toPublicId('withdrawal', row.id),
+    object: 'withdrawal' as const,
+    order_no: row.order_no,
+    member_id: toPublicId('member', row.member_id),
+    card_id: toPublicId('card', row.card_id),
+    card_last4: row.card_last4,
+    amount: amount(row.amount),
+    fee: amount(row.fee),
+    currency: row.currency,
+    rail: row.rail,
+    status: row.status as 'processing' | 'held' | 'succeeded' | 'failed' | 'returned' | 'rejected',
+    risk: {
+      decision: row.risk_decision as 'allow' | 'hold' | 'reject',
+      rules: fired.map((rule) => ({ id: rule.id, version: rule.version, reason: rule.reason })),
+    },
+    failure_reason: row.failure_reason,
+    review: row.reviewed_by === null ? null : { by: row.reviewed_by, reason: row.review_reason },
+    business_date: row.business_date,
+    created: time(row.created_at.getTime()),
+    decided_at: row.decided_at === null ? null : time(row.decided_at.getTime()),
+    returned_at: row.returned_at === null ? null : time(row.returned_at.getTime()),
+  };
+}
+
+export function adjustment(row: AdjustmentRow) {
+  return {
+    id: toPublicId('adjustment', row.id),
+    object: 'adjustment' as const,
+    platform_id: toPublicId('platform', row.platform_id),
+    debit_account_id: toPublicId('account', row.debit_account_id),
+    credit_account_id: toPublicId('account', row.credit_account_id),
+    amount: amount(row.amount),
+    reason: row.reason,
+    status: row.status as 'pending_approval' | 'applied' | 'rejected',
+    maker: row.maker,
+    checker: row.checker,
+    decision_reason: row.decision_reason,
+    entry_id: row.entry_id === null ? null : toPublicId('entry', row.entry_id),
+    created: time(row.created_at.getTime()),
+    decided_at: row.decided_at === null ? null : time(row.decided_at.getTime()),
+  };
+}
+
+export function publicOrderId(id: string): string {
+  return toPublicId('order', id);
 }

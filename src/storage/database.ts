@@ -339,7 +339,92 @@ export interface ObjectEventsTable {
   created_at: Date;
 }
 
+export interface WithdrawalsTable {
+  platform_id: string;
+  id: string;
+  version: number;
+  order_no: string;
+  member_id: string;
+  card_id: string;
+  card_last4: string;
+  amount: bigint;
+  fee: bigint;
+  currency: string;
+  rail: string;
+  status: string;
+  step: string;
+  risk_decision: string;
+  risk_rules: unknown;
+  reserve_entry_id: string | null;
+  rail_txn_id: string | null;
+  failure_reason: string | null;
+  attempts: number;
+  next_attempt_at: Date | null;
+  watch_until: Date | null;
+  reviewed_by: string | null;
+  review_reason: string | null;
+  business_date: string;
+  created_at: Date;
+  updated_at: Date;
+  decided_at: Date | null;
+  returned_at: Date | null;
+}
+
+export interface WithdrawalSourcesTable {
+  platform_id: string;
+  id: string;
+  version: number;
+  withdrawal_id: string;
+  lot_id: string;
+  order_id: string | null;
+  order_no: string | null;
+  business_date: string;
+  amount: bigint;
+}
+
+export interface RiskRulesTable {
+  platform_id: string;
+  id: string;
+  version: number;
+  action: string;
+  enabled: boolean;
+  params: unknown;
+  updated_by: string;
+  updated_at: Date;
+}
+
+export interface MemberFlagsTable {
+  platform_id: string;
+  id: string;
+  linked_to_platform: boolean;
+  reason: string | null;
+  updated_by: string;
+  updated_at: Date;
+}
+
+export interface AdjustmentsTable {
+  platform_id: string;
+  id: string;
+  version: number;
+  debit_account_id: string;
+  credit_account_id: string;
+  amount: bigint;
+  reason: string;
+  status: string;
+  maker: string;
+  checker: string | null;
+  decision_reason: string | null;
+  entry_id: string | null;
+  created_at: Date;
+  decided_at: Date | null;
+}
+
 export interface CustodyDatabase extends Database {
+  withdrawals: WithdrawalsTable;
+  withdrawal_sources: WithdrawalSourcesTable;
+  risk_rules: RiskRulesTable;
+  member_flags: MemberFlagsTable;
+  adjustments: AdjustmentsTable;
   business_keys: BusinessKeysTable;
   payins: PayinsTable;
   orders: OrdersTable;
