@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADAPTERS } from '../support/adapters.js';
-import { expectError, expectShape, json, listOf, openMember, signPlatform, unknownId } from '../support/http-fixtures.js';
+import { adminToken, expectError, expectShape, json, listOf, openMember, signPlatform, unknownId } from '../support/http-fixtures.js';
 import type { Json, OpenedMember, SignedPlatform } from '../support/http-fixtures.js';
 import {
   accountDelta,
@@ -105,6 +105,8 @@ for (const adapter of ADAPTERS) {
         created: expect.stringMatching(rfc3339),
       });
       for (const order of [first, second, third]) expect(await getOrder(t, key, order.id as string)).toEqual(order);
+      // The platform default: confirmed by itself after 7 days.
+      expect(Date.parse(third.auto_confirm_at as string) - Date.parse(third.created as string)).toBe(7 * 86_400_000);
       expect(accountDelta(before, await accounts(t, platform.id))).toEqual(moved({ guarantee: 4_000 }));
       await guaranteeMatchesOpenEscrows();
       await invariantsOk(t, platform.id);
@@ -234,7 +236,7 @@ for (const adapter of ADAPTERS) {
       await recharge(t, key, buyer.id, 3_000);
       const before = await accounts(t, platform.id);
       const t0 = await placeOrder(t, key, { buyer_id: buyer.id, mode: 'direct_t0', payees: [{ member_id: a.id, amount: 1_000, fee: 10 }] });
-      expect(t0).toMatchObject({ status: 'completed', mode: 'direct_t0', amount: 1_000, escrowed_amount: 0, released_amount: 1_000 });
+      expect(t0).toMatchObject({ status: 'completed', mode: 'direct_t0', amount: 1_000, escrowed_amount: 0, released_amount: 1_000, auto_confirm_at: null });
       expect(await balances(t, key, a.id)).toEqual(buckets({ withdrawable: 990 }));
       const t1 = await placeOrder(t, key, {
         buyer_id: buyer.id,
@@ -534,6 +536,23 @@ for (const adapter of ADAPTERS) {
       await advance(t, 1);
       expect((await balances(t, key, buyer.id)).available + (await balances(t, key, buyer.id)).frozen).toBeGreaterThanOrEqual(900);
       await invariantsOk(t, platform.id);
+    });
+
+    it("auto-confirms after the platform's own auto_confirm_seconds, once, even when the clock is moved concurrently", async () => {
+      const own = await signPlatform(t, { auto_confirm_seconds: 90 });
+      const buyer = await openMember(t, own.apiKey);
+      const seller = await openMember(t, own.apiKey);
+      await recharge(t, own.apiKey, buyer.id, 1_000);
+      const order = await placeOrder(t, own.apiKey, { buyer_id: buyer.id, mode: 'guaranteed', payees: [{ member_id: seller.id, amount: 1_000, fee: 10 }] });
+      expect(Date.parse(order.auto_confirm_at as string) - Date.parse(order.created as string)).toBe(90_000);
+      const moves = await Promise.all(Array.from({ length: 3 }, () => t.call('POST', '/v1/ops/clock/advance', adminToken, { seconds: 91 })));
+      expect(moves.map((r) => r.statusCode)).toEqual([200, 200, 200]);
+      expect(await getOrder(t, own.apiKey, order.id as string)).toMatchObject({ status: 'completed', released_amount: 1_000 });
+      const events = await eventsOf(t, own.apiKey, `/v1/orders/${order.id as string}/events`);
+      expect(events.filter((e) => e.type === 'order.confirmed')).toHaveLength(1);
+      expect(await balances(t, own.apiKey, seller.id)).toEqual(buckets({ pending: 990 }));
+      expect((await accounts(t, own.id)).fees).toBe(10);
+      await invariantsOk(t, own.id);
     });
 
     it('lists orders oldest first, with the statuses escrowed, completed and refunded', async () => {

@@ -261,6 +261,39 @@ for (const adapter of ADAPTERS) {
       }
     });
 
+    it('applies a callback delivered concurrently many times exactly once', async () => {
+      const member = await openMember(t, key);
+      const captured: ChannelCallback[] = [];
+      // The channel's callbacks are caught on the way and not delivered.
+      t.runtime.acquiringSimulator?.setSink(async (callback) => {
+        captured.push(callback);
+      });
+      let payin: Json;
+      try {
+        payin = await startPayin(t, key, { amount: 6_600, channel: 'sim', member_id: member.id });
+        await advance(t, 1);
+      } finally {
+        restoreSink();
+      }
+      const internal = String(fromPublicId('payin', payin.id));
+      const callback = captured.find((c) => c.body.includes(internal) && c.body.includes('"succeeded"'));
+      expect(callback).toBeDefined();
+      expect((await getJson(t, key, `/v1/payins/${payin.id as string}`)).status).toBe('pending');
+      const responses = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          t.call('POST', '/v1/channels/sim/callbacks', null, callback?.body, { 'content-type': 'application/json', 'custos-signature': callback?.signature ?? '' }),
+        ),
+      );
+      expect(responses.map((r) => r.statusCode)).toEqual([200, 200, 200, 200, 200, 200]);
+      // What each answer says is the channel's business; the money moves once.
+      for (const r of responses) expect(['applied', 'ignored']).toContain(json(r).result);
+      expect((await getJson(t, key, `/v1/payins/${payin.id as string}`)).status).toBe('succeeded');
+      expect(await balances(t, key, member.id)).toEqual(buckets({ spendable: 6_600 }));
+      const types = (await eventsOf(t, key, `/v1/payins/${payin.id as string}/events`)).map((e) => e.type);
+      expect(types).toEqual(['payin.created', 'payin.succeeded']);
+      await invariantsOk(t, platform.id);
+    });
+
     it('decides payins whose callbacks are all lost by querying the channel once they are stale', async () => {
       const member = await openMember(t, key);
       const before = await accounts(t, platform.id);
