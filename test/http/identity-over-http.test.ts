@@ -4,6 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { identitySimService } from '../../src/channels/identity/identity-sim-service.js';
 import { IdentitySimulator } from '../../src/channels/identity/identity-simulator.js';
 import type { SimulatedCall } from '../../src/channels/identity/identity-simulator.js';
+import { payoutSimService } from '../../src/channels/payout/payout-sim-service.js';
+import { PayoutSimulator } from '../../src/channels/payout/payout-simulator.js';
+import { systemClock } from '../../src/clock.js';
 import { simSignatureHeader, startSimServer } from '../../src/channels/sim-server.js';
 import type { SimServer } from '../../src/channels/sim-server.js';
 import { fromPublicId } from '../../src/public-ids.js';
@@ -226,8 +229,10 @@ for (const adapter of ADAPTERS) {
 
     beforeAll(async () => {
       sim = new IdentitySimulator({ seed: 11, timeoutRate: 0 });
-      server = await startSimServer({ port: 0, secret, services: [identitySimService(sim)] });
-      t = await openTestApp(adapter, { sandbox: false, identity: { url: server.url, secret } });
+      // Live mode needs every rail: the payout rail is served by the same simulator process.
+      const payouts = new PayoutSimulator({ clock: systemClock });
+      server = await startSimServer({ port: 0, secret, services: [identitySimService(sim), payoutSimService(payouts)] });
+      t = await openTestApp(adapter, { sandbox: false, identity: { url: server.url, secret }, payout: { url: server.url, secret } });
     });
 
     afterAll(async () => {
