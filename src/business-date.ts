@@ -48,3 +48,9 @@ export function isBusinessDate(value: string): boolean {
   const ms = Date.parse(`${value}T00:00:00Z`);
   return Number.isFinite(ms) && new Date(ms).toISOString().startsWith(value);
 }
+
+/** The business date `days` after (or before, if negative) a date. */
+export function addDays(date: string, days: number): string {
+  const ms = Date.parse(`${date}T00:00:00Z`) + days * 86_400_000;
+  return new Date(ms).toISOString().slice(0, 10);
+}

@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 
 const pool = new Uint8Array(16 * 512);
 let poolOffset = pool.length;
@@ -26,7 +26,21 @@ export function newId(nowMs: number = Date.now()): string {
     bytes[i] = ms % 256;
     ms = Math.floor(ms / 256);
   }
-  bytes[6] = 0x70 | ((bytes[6] ?? 0) & 0x0f);
+  return formatUuid(bytes, 0x70);
+}
+
+/**
+ * A UUIDv8 (RFC 9562) derived from a name: the same name always gives the same id, so a
+ * step that may run twice (a day's settlement) submits the same entry twice and the ledger
+ * applies it once.
+ */
+export function derivedId(name: string): string {
+  return formatUuid(createHash('sha256').update(name).digest().subarray(0, 16), 0x80);
+}
+
+/** 16 bytes as a UUID string, with the version nibble and the RFC 9562 variant set in place. */
+function formatUuid(bytes: Uint8Array, version: number): string {
+  bytes[6] = version | ((bytes[6] ?? 0) & 0x0f);
   bytes[8] = 0x80 | ((bytes[8] ?? 0) & 0x3f);
   let out = '';
   for (let i = 0; i < 16; i++) {

@@ -25,6 +25,7 @@ export const idPrefixes = {
   webhookEndpoint: 'we',
   consent: 'cns',
   statementLine: 'ln',
+  alert: 'alr',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

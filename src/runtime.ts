@@ -15,9 +15,18 @@ import { PayinService } from './custody/payin-service.js';
 import type { Warn } from './custody/payin-service.js';
 import { pino } from 'pino';
 import { SuspenseService } from './custody/suspense-service.js';
+import { ReconciliationService } from './custody/reconciliation-service.js';
+import { SqlReconciliationStore } from './storage/sql-reconciliation-store.js';
 import { TransferService } from './custody/transfer-service.js';
 import { SqlTradeStore, tradeTables } from './storage/sql-trade-store.js';
 import { SqlWithdrawalStore, withdrawalTables } from './storage/sql-withdrawal-store.js';
+import { EodService } from './custody/eod-service.js';
+import { defaultReserveSchedule } from './custody/reserve-rules.js';
+import type { ReserveStep } from './custody/reserve-rules.js';
+import { eodTables, SqlEodStore } from './storage/sql-eod-store.js';
+import { WebhookDispatcher } from './custody/webhook-dispatcher.js';
+import { WebhookService } from './custody/webhook-service.js';
+import { SqlWebhookStore } from './storage/sql-webhook-store.js';
 import { AdjustmentService } from './custody/adjustment-service.js';
 import { PayoutProcessor } from './custody/payout-processor.js';
 import { RiskConfigService } from './custody/risk-config-service.js';
@@ -63,6 +72,10 @@ export interface RuntimeConfig {
   readonly batchWaitMs?: number | undefined;
   /** Wall clock under the sandbox clock (tests move it by hand). */
   readonly wallClock?: Clock | undefined;
+  /** End of day closes the previous day by itself this many minutes after midnight (default 30). */
+  readonly eodCutoffMinutes?: number | undefined;
+  /** The reserve-fund ratio schedule (default: the published steps). */
+  readonly reserveSchedule?: readonly ReserveStep[] | undefined;
 }
 
 export interface Runtime {
@@ -91,6 +104,10 @@ export interface Runtime {
   readonly payouts: PayoutProcessor;
   readonly adjustments: AdjustmentService;
   readonly riskConfig: RiskConfigService;
+  readonly eod: EodService;
+  readonly reconciliations: ReconciliationService;
+  readonly webhooks: WebhookService;
+  readonly webhookDispatcher: WebhookDispatcher;
   /** The payout rail: the in-process simulator in sandbox. */
   readonly payoutRail: PayoutChannel;
   readonly payoutSimulator: PayoutSimulator | null;
@@ -114,6 +131,8 @@ export interface DueWork {
   readonly autoConfirmed: number;
   readonly payinsDecided: number;
   readonly callbacksDelivered: number;
+  readonly daysClosed: number;
+  readonly webhooksDelivered: number;
 }
 
 /** Everything Custos is made of, wired once, for `custos serve`, the CLI and the tests. */
@@ -143,7 +162,7 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
     batchEntriesMax: config.batchEntriesMax,
     batchWaitMs: config.batchWaitMs,
     onBatch: (entries, written, replayed, seconds) => metrics.observeBatch(entries, written, replayed, seconds),
-    guardedTables: [...tradeTables, ...withdrawalTables],
+    guardedTables: [...tradeTables, ...withdrawalTables, ...eodTables],
   });
   try {
     const custody = SqlCustodyStore.on(ledger.kysely);
@@ -156,11 +175,11 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
     const trades = SqlTradeStore.on(ledger.kysely);
     const members = new MemberService(custody, platforms, ledger, vault, clock, trades);
     const cards = new CardService(custody, members, verifier, vault, clock, config.sandbox);
-    const orders = new OrderService(ledger, trades, platforms, members, clock);
+    const log = config.log ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
+    const orders = new OrderService(ledger, trades, platforms, members, clock, log);
     const acquiringSimulator = config.sandbox && config.acquiring === undefined
       ? new AcquiringSimulator({ clock, secret: randomBytes(32).toString('hex'), seed: config.seed ?? 1 })
       : null;
-    const log = config.log ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
     const payins = new PayinService(ledger, trades, platforms, members, orders, acquiringChannels(config, acquiringSimulator), clock, log);
     acquiringSimulator?.setSink(async (callback) => {
       await payins.handleCallback(callback);
@@ -176,15 +195,33 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
     const adjustments = new AdjustmentService(ledger, withdrawalStore, platforms, clock);
     const riskConfig = new RiskConfigService(withdrawalStore, platforms, members, clock);
     const { generated } = await credentials.bootstrapAdmin(config.adminToken);
+    const expireAndConfirm = async () => {
+      let expired = 0;
+      for (const platformId of await ledger.booksWithDuePendings()) expired += await ledger.expireDue(platformId);
+      return { expired, autoConfirmed: await orders.autoConfirmDue() };
+    };
+    const eod = new EodService(ledger, SqlEodStore.on(ledger.kysely), platforms, invariants, clock, log, {
+      cutoffMinutes: config.eodCutoffMinutes ?? 30,
+      reserveSchedule: config.reserveSchedule ?? defaultReserveSchedule,
+      dueWork: async () => {
+        await expireAndConfirm();
+      },
+      onClose: (outcome) => metrics.observeClose(outcome.status),
+    });
+    const webhookStore = SqlWebhookStore.on(ledger.kysely);
+    const reconciliations = new ReconciliationService(SqlReconciliationStore.on(ledger.kysely), suspense, adjustments, platforms, clock);
+    const webhooks = new WebhookService(webhookStore, vault, clock, config.sandbox);
+    const webhookDispatcher = new WebhookDispatcher(webhookStore, webhooks, clock, { wall, log });
     const runDueJobs = async (): Promise<DueWork> => {
       const callbacksDelivered = (await acquiringSimulator?.deliverDue()) ?? 0;
       const payoutSteps = await payouts.runDue();
-      let expired = 0;
-      for (const platformId of await ledger.booksWithDuePendings()) expired += await ledger.expireDue(platformId);
-      const autoConfirmed = await orders.autoConfirmDue();
+      const { expired, autoConfirmed } = await expireAndConfirm();
       const payinsDecided = await payins.queryStale();
       await custody.deleteExpiredIdempotent(clock.nowMs(), 10_000);
-      return { payoutSteps, expired, autoConfirmed, payinsDecided, callbacksDelivered };
+      const daysClosed = await eod.runDue();
+      // Last, so the events the jobs above wrote go out in this sweep.
+      const webhookWork = await webhookDispatcher.runDue();
+      return { payoutSteps, expired, autoConfirmed, payinsDecided, callbacksDelivered, daysClosed, webhooksDelivered: webhookWork.delivered };
     };
     return {
       config,
@@ -210,6 +247,10 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
       payouts,
       adjustments,
       riskConfig,
+      eod,
+      reconciliations,
+      webhooks,
+      webhookDispatcher,
       payoutRail,
       payoutSimulator,
       generatedAdminToken: generated,

@@ -1,10 +1,12 @@
 import { parseArgs } from 'node:util';
+import { eodBenchDefaults, runEodBench } from '../bench/eod-bench.js';
 import { ledgerBenchDefaults, runLedgerBench } from '../bench/ledger-bench.js';
 import type { Skew } from '../bench/workload.js';
 import { limits } from '../limits.js';
 import type { AdapterName } from '../storage/open-store.js';
 
 const help = `custos bench ledger [options]
+custos bench eod [--members N] [--entries N] [--statement-lines N] [--concurrency N] [--keep]
 
   --adapter pglite|postgres   database (postgres uses DATABASE_URL)  [pglite, or postgres when DATABASE_URL is set]
   --accounts N                accounts                               [${ledgerBenchDefaults.accounts}]
@@ -16,7 +18,12 @@ const help = `custos bench ledger [options]
   --no-baselines              skip the raw PostgreSQL baselines
   --memory                    PGlite in memory instead of a temporary directory
   --seed N                    workload seed                          [${ledgerBenchDefaults.seed}]
-  --out DIR                   where the JSON result goes             [bench/results]`;
+  --out DIR                   where the JSON result goes             [bench/results]
+
+  bench eod builds one business day on PostgreSQL (DATABASE_URL; PGlite without it) through
+  the services, members [${eodBenchDefaults.members}] and entries [${eodBenchDefaults.entries}], then times its end of day
+  (target 60 s), the reading of its files, and the import of a bank statement of
+  --statement-lines lines [${eodBenchDefaults.statementLines}; 0 skips it] with its peak memory. --keep leaves the schema for a look.`;
 
 function positive(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
@@ -41,9 +48,27 @@ export async function benchCommand(argv: string[]): Promise<number> {
       memory: { type: 'boolean' },
       seed: { type: 'string' },
       out: { type: 'string' },
+      members: { type: 'string' },
+      entries: { type: 'string' },
+      'statement-lines': { type: 'string' },
+      keep: { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
+  if (!values.help && positionals[0] === 'eod') {
+    await runEodBench({
+      databaseUrl: process.env.DATABASE_URL || undefined,
+      members: positive(values.members, eodBenchDefaults.members, 'members'),
+      entries: positive(values.entries, eodBenchDefaults.entries, 'entries'),
+      concurrency: positive(values.concurrency, eodBenchDefaults.concurrency, 'concurrency'),
+      statementLines: values['statement-lines'] === '0' ? 0 : positive(values['statement-lines'], eodBenchDefaults.statementLines, 'statement-lines'),
+      seed: positive(values.seed, eodBenchDefaults.seed, 'seed'),
+      resultsDir: values.out ?? 'bench/results',
+      keep: values.keep ?? false,
+      log: (line) => console.log(line),
+    });
+    return 0;
+  }
   if (values.help || positionals[0] !== 'ledger') {
     console.log(help);
     return values.help ? 0 : 2;

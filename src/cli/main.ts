@@ -9,6 +9,7 @@ usage:
   custos api <operation> [--field v]   call any API operation (custos api --list); CUSTOS_URL, CUSTOS_TOKEN
   custos demo [--data DIR]             run a ledger demo on the embedded database
   custos bench ledger [options]        measure the ledger (see --help)
+  custos recon import FILE --platform plt_… --source bank|channel:<name> --date D   import a statement (progress)
   custos migrate                       apply database migrations (DATABASE_URL or --data)
   custos verify --platform ID          walk a book's hash chain
   custos docs errors                   regenerate docs/errors.md from the error catalog
@@ -24,6 +25,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'serve': {
       const { serveCommand } = await import('./serve-command.js');
       return serveCommand(rest);
+    }
+    case 'recon': {
+      const { reconCommand } = await import('./recon-command.js');
+      return reconCommand(rest);
     }
     case 'api': {
       const { apiCommand } = await import('./api-command.js');

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { buildApp } from '../http/app.js';
+import { parseReserveSchedule } from '../custody/reserve-rules.js';
 import { createRuntime } from '../runtime.js';
 
 const help = `custos serve [--port 8080] [--host 127.0.0.1] [--sandbox] [--data ./data]
@@ -12,6 +13,8 @@ const help = `custos serve [--port 8080] [--host 127.0.0.1] [--sandbox] [--data 
   CUSTOS_ACQUIRING_URL/_SECRET  acquiring channels over signed HTTP (a custos sim server), with
   CUSTOS_ACQUIRING_CHANNELS     their names, comma-separated (sim,sim_fail)
   CUSTOS_PAYOUT_URL/_SECRET     the payout rail over signed HTTP (required without --sandbox)
+  CUSTOS_EOD_CUTOFF             when the previous day closes by itself, HH:MM platform time (00:30)
+  CUSTOS_RESERVE_SCHEDULE       reserve-fund ratios, DATE:BPS,… (2017-04-17:2000,2018-04-16:5000,2019-01-14:10000)
   LOG_LEVEL                     pino level (info)`;
 
 function acquiringConfig() {
@@ -20,6 +23,14 @@ function acquiringConfig() {
   if (!url || !secret) return undefined;
   const channels = (process.env.CUSTOS_ACQUIRING_CHANNELS ?? 'sim,sim_fail').split(',').map((c) => c.trim()).filter((c) => c.length > 0);
   return { url, secret, channels };
+}
+
+/** `HH:MM` as minutes after midnight. */
+function cutoffMinutes(text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const match = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(text);
+  if (match === null) throw new Error('CUSTOS_EOD_CUTOFF is HH:MM, e.g. 00:30');
+  return Number(match[1]) * 60 + Number(match[2]);
 }
 
 /** Sweeps for due work (expired holds; later auto-confirms and more) this often. */
@@ -60,6 +71,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
       process.env.CUSTOS_PAYOUT_URL && process.env.CUSTOS_PAYOUT_SECRET
         ? { url: process.env.CUSTOS_PAYOUT_URL, secret: process.env.CUSTOS_PAYOUT_SECRET }
         : undefined,
+    eodCutoffMinutes: cutoffMinutes(process.env.CUSTOS_EOD_CUTOFF),
+    reserveSchedule: process.env.CUSTOS_RESERVE_SCHEDULE ? parseReserveSchedule(process.env.CUSTOS_RESERVE_SCHEDULE) : undefined,
   });
   const app = await buildApp(runtime);
   const address = await app.listen({ port, host });

@@ -84,6 +84,7 @@ export class AdjustmentService {
       if (adjustment.maker === checker) throw new CustodyError('maker_cannot_approve', 'The operator who proposed an adjustment cannot decide it.');
       const draft = new CommandDraft(found.platform_id, this.clock.nowMs());
       if (status === 'applied') {
+        await this.refuseOverdrawingTransit(adjustment);
         draft.entry = {
           id: newId(draft.nowMs),
           kind: 'posted',
@@ -109,6 +110,19 @@ export class AdjustmentService {
         },
       };
     });
+  }
+
+  /**
+   * The withdrawal in-transit account carries no balance flag (a withdrawal's reservation
+   * passes through it both ways in one entry), so the ledger cannot keep it from going below
+   * zero; an adjustment may take out of it only what it holds.
+   */
+  private async refuseOverdrawingTransit(adjustment: AdjustmentRow): Promise<void> {
+    const [debited] = await this.ledger.getAccounts(adjustment.platform_id, [adjustment.debit_account_id]);
+    if (debited === undefined || debited.code !== 'withdrawal_in_transit') return;
+    if (debited.creditsPostedMinor - debited.debitsPostedMinor - debited.debitsPendingMinor < adjustment.amount) {
+      throw new CustodyError('insufficient_funds', 'The withdrawal in-transit account does not hold the amount.');
+    }
   }
 
   async byId(id: Id): Promise<AdjustmentRow> {

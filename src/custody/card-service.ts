@@ -13,12 +13,22 @@ import { isBankCardNumber, isMainlandMobile, normalizeBankCardNumber, normalizeM
 import type { MemberService } from './member-service.js';
 import type { CardMethod, CardRecord, CardStatus, MemberRecord, VerificationCallRecord, VerificationFeeLine, VerificationKind } from './records.js';
 
+/** A change of a card recorded with it, for the audit trail and webhooks (`card.bound`). */
+export interface CardEvent {
+  readonly id: Id;
+  readonly type: string;
+  readonly actor: string;
+  readonly atMs: number;
+  /** The card as the API shows it after the change (ids internal, times RFC 3339). */
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
 export interface CardRepository {
   insertCard(card: CardRecord): Promise<'inserted' | 'live_binding_exists'>;
   getCard(platformId: Id, id: Id): Promise<CardRecord | undefined>;
   findLiveCard(platformId: Id, memberId: Id, cardNumberHash: string): Promise<CardRecord | undefined>;
   listCards(platformId: Id, memberId: Id): Promise<CardRecord[]>;
-  updateCard(card: CardRecord, expected: { status: CardStatus; wrongAnswers: number }): Promise<boolean>;
+  updateCard(card: CardRecord, expected: { status: CardStatus; wrongAnswers: number }, event?: CardEvent): Promise<boolean>;
   recordVerificationCall(call: VerificationCallRecord): Promise<void>;
   countVerificationCalls(platformId: Id, memberId: Id, kind: VerificationKind, sinceMs: number): Promise<number>;
   verificationFees(platformId: Id, fromMs: number, toMsExclusive: number): Promise<VerificationFeeLine[]>;
@@ -99,7 +109,7 @@ export class CardService {
       : this.startSmallAmount(member, card, cardNumber);
   }
 
-  async confirm(platformId: Id, memberId: Id, cardId: Id, answer: ConfirmBinding): Promise<CardView> {
+  async confirm(platformId: Id, memberId: Id, cardId: Id, answer: ConfirmBinding, actor = 'platform'): Promise<CardView> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const card = await this.card(platformId, memberId, cardId);
       const nowMs = this.clock.nowMs();
@@ -114,7 +124,9 @@ export class CardService {
       const given = this.answerOf(card, answer);
       if (this.vault.lookupHash('challenge', `${card.id}:${given}`) === card.challengeHash) {
         const bound: CardRecord = { ...card, status: 'bound', challengeHash: null, challengeExpiresAtMs: null, boundAtMs: nowMs };
-        if (await this.repository.updateCard(bound, expected)) return this.view(bound);
+        const view = this.view(bound);
+        const event = { id: newId(nowMs), type: 'card.bound', actor, atMs: nowMs, data: cardEventData(view) };
+        if (await this.repository.updateCard(bound, expected, event)) return view;
         continue;
       }
       const wrongAnswers = card.wrongAnswers + 1;
@@ -160,8 +172,9 @@ export class CardService {
   async boundCard(platformId: Id, memberId: Id, cardId: Id): Promise<CardRecord> {
     const card = await this.repository.getCard(platformId, cardId);
     if (card === undefined) throw new CustodyError('card_not_bound', 'No such card.', 'card_id');
-    if (card.memberId !== memberId) throw new CustodyError('card_not_owned', 'The card belongs to another member.', 'card_id');
+    // Bound first, then owned: the order the checks are documented in.
     if (card.status !== 'bound') throw new CustodyError('card_not_bound', `The card is ${card.status}.`, 'card_id');
+    if (card.memberId !== memberId) throw new CustodyError('card_not_owned', 'The card belongs to another member.', 'card_id');
     return card;
   }
 
@@ -355,4 +368,19 @@ export class CardService {
       failureReason: card.failureReason,
     };
   }
+}
+
+/** A card as its events carry it: the view's fields, snake_case, times RFC 3339. */
+function cardEventData(view: CardView): Record<string, unknown> {
+  return {
+    id: view.id,
+    member_id: view.memberId,
+    method: view.method,
+    status: view.status,
+    card_number: view.cardNumber,
+    last4: view.last4,
+    created_at: new Date(view.createdAtMs).toISOString(),
+    bound_at: view.boundAtMs === null ? null : new Date(view.boundAtMs).toISOString(),
+    failure_reason: view.failureReason,
+  };
 }

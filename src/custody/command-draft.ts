@@ -1,10 +1,17 @@
 import { CustodyError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
+import { businessDate } from '../business-date.js';
 import { newId } from '../ids.js';
 import type { BookCommand, CommandResult, EntryInput, EntryResultCode, Id, LedgerStore, RowGuard, RowWrite } from '../ledger/index.js';
 
 /** A row as it is stored: snake_case columns, with its version. */
 export type Row = Readonly<Record<string, unknown>> & { readonly id: string; readonly version: number };
+
+/**
+ * Stands for the id of the command's entry in a row written with it (`entry_id`), filled in
+ * when the command is built: a row so tied belongs to the business day its entry does.
+ */
+export const entryOfThisCommand = '$entry-of-this-command';
 
 /**
  * A state change being put together: rows it read (guards), rows it writes, events it
@@ -14,6 +21,7 @@ export class CommandDraft {
   private readonly guards: RowGuard[] = [];
   private readonly writes: RowWrite[] = [];
   entry: EntryInput | undefined;
+  private movements = 0;
 
   constructor(
     readonly platformId: Id,
@@ -56,8 +64,33 @@ export class CommandDraft {
     });
   }
 
+  /** One movement of money between parties, for the day's trade file, tied to the command's entry. */
+  movement(movement: TradeMovement): void {
+    this.movements += 1;
+    this.insert('trade_movements', {
+      id: newId(this.nowMs),
+      entry_id: entryOfThisCommand,
+      position: this.movements,
+      order_no: movement.orderNo,
+      kind: movement.kind,
+      payer_member_id: movement.payerId,
+      payee_member_id: movement.payeeId,
+      amount: movement.amountMinor,
+      fee: movement.feeMinor ?? 0n,
+      buyer_escrow_delta: movement.buyerEscrowDeltaMinor ?? 0n,
+      business_date: businessDate(this.nowMs),
+      occurred_at: new Date(this.nowMs),
+    });
+  }
+
   command(): BookCommand {
-    return { entry: this.entry, guards: this.guards, writes: this.writes };
+    const entryId = this.entry?.id;
+    const writes = this.writes.map((write) => {
+      if (write.row.entry_id !== entryOfThisCommand) return write;
+      if (entryId === undefined) throw new Error(`a ${write.table} row names the entry of a command that moves no money`);
+      return { ...write, row: { ...write.row, entry_id: entryId } };
+    });
+    return { entry: this.entry, guards: this.guards, writes };
   }
 }
 
@@ -73,8 +106,25 @@ export interface ObjectChange {
   readonly data: unknown;
 }
 
+/** A row of the trade file (API.md "Files"): `amount` gross, `fee` the payee's fee. */
+export interface TradeMovement {
+  readonly kind: 'pay' | 'confirm' | 'refund' | 'direct' | 'transfer';
+  readonly orderNo: string;
+  readonly payerId: Id | null;
+  readonly payeeId: Id | null;
+  readonly amountMinor: bigint;
+  readonly feeMinor?: bigint;
+  /**
+   * How the buyer's escrow in the guarantee account changed (intermediate escrow mode), so
+   * a day's closing frozen balances can be told from later ones.
+   */
+  readonly buyerEscrowDeltaMinor?: bigint;
+}
+
 /** Attempts before a command that keeps meeting changed state gives up. */
 export const commandAttemptsMax = 8;
+/** Times a command refused for want of money is decided again from fresh balances. */
+const balanceRefusalRetriesMax = 3;
 
 /**
  * Runs a state change against the ledger, deciding it again from fresh state when a guard
@@ -86,10 +136,15 @@ export async function runCommand<T>(
   platformId: Id,
   decide: () => Promise<{ draft: CommandDraft; done: (result: CommandResult) => T }>,
 ): Promise<T> {
+  let refusals = 0;
   for (let attempt = 0; attempt < commandAttemptsMax; attempt++) {
     const { draft, done } = await decide();
     const result = await ledger.execute(platformId, draft.command());
     if (result.code === 'state_changed') continue;
+    // An account that held enough when read may have been drawn on by a command decided
+    // alongside: decide again from what it holds now (a real shortfall is then refused
+    // while deciding, as a business refusal), a few times before taking the ledger's word.
+    if ((result.code === 'exceeds_credits' || result.code === 'exceeds_debits') && ++refusals < balanceRefusalRetriesMax) continue;
     return done(result);
   }
   throw new CustodyError('state_conflict', 'The object kept changing while this request was decided; retry.');

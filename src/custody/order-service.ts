@@ -6,8 +6,9 @@ import type { Id, LedgerStore } from '../ledger/index.js';
 import { limits } from '../limits.js';
 import type { LotRow, OrderRow, RefundRow } from '../storage/sql-trade-store.js';
 import { CommandDraft, refusalOf, runCommand } from './command-draft.js';
-import type { Row } from './command-draft.js';
+import type { Row, TradeMovement } from './command-draft.js';
 import type { MemberService } from './member-service.js';
+import type { Warn } from './payin-service.js';
 import type { PlatformService } from './platform-service.js';
 import { addLot, takeLots } from './proceeds-lots.js';
 import type { MemberRecord, PlatformRecord } from './records.js';
@@ -107,6 +108,7 @@ export class OrderService {
     private readonly platforms: PlatformService,
     private readonly members: MemberService,
     private readonly clock: Clock,
+    private readonly log: Warn = { warn: () => undefined },
   ) {}
 
   async create(platformId: Id, command: CreateOrder, actor: string): Promise<OrderRow> {
@@ -191,6 +193,7 @@ export class OrderService {
         actor,
         postings: pairPostings(this.buyerSources(buyer, fundedFrom), sinks),
       };
+      payMovements(draft, { orderNo: command.orderNo, mode: command.mode, escrowMode: platform.escrowMode, buyerId: buyer.id, amount: checked.amount }, parts);
     }
     draft.businessKey(command.orderNo, 'order', id);
     const row = draft.insert('orders', {
@@ -287,6 +290,7 @@ export class OrderService {
       actor,
       postings: pairPostings([{ accountId: platform.accounts.channel_in_transit, amount: order.amount }], sinks),
     };
+    payMovements(draft, { orderNo: order.order_no, mode: order.mode as OrderMode, escrowMode: order.escrow_mode, buyerId: order.buyer_id, amount: order.amount }, parts);
     const updated = draft.update('orders', order as unknown as Row, {
       status: orderStatus(parts),
       ...totals(parts),
@@ -326,6 +330,11 @@ export class OrderService {
     actor: string,
     reason: string | null = null,
   ): Promise<OrderRow> {
+    const named = new Set<Id>();
+    for (const [index, release] of (releases ?? []).entries()) {
+      if (named.has(release.memberId)) throw new CustodyError('invalid_request', 'A payee appears twice.', `payees[${index}].member_id`);
+      named.add(release.memberId);
+    }
     return runCommand(this.ledger, platformId, async () => {
       const order = await this.get(platformId, orderId);
       if (order.status !== 'escrowed') throw new CustodyError('order_not_confirmable', `The order is ${order.status}; nothing is in escrow.`);
@@ -357,6 +366,7 @@ export class OrderService {
     const today = businessDate(draft.nowMs);
     const sources: Flow[] = [];
     const sinks: Flow[] = [];
+    const movements: TradeMovement[] = [];
     for (const [memberId, gross] of wanted) {
       const index = parts.findIndex((p) => p.memberId === memberId);
       const part = parts[index];
@@ -370,6 +380,15 @@ export class OrderService {
       sinks.push({ accountId: payee.accounts.member_pending, amount: gross - released.fee });
       sinks.push({ accountId: platform.accounts.fees, amount: released.fee });
       addLot(draft, memberId, 'pending', gross - released.fee, { orderId: order.id, orderNo: order.order_no, businessDate: today });
+      movements.push({
+        kind: 'confirm',
+        orderNo: order.order_no,
+        payerId: order.buyer_id,
+        payeeId: memberId,
+        amountMinor: gross,
+        feeMinor: released.fee,
+        buyerEscrowDeltaMinor: escrowHeldForBuyer(order.escrow_mode, order.buyer_id) ? -gross : 0n,
+      });
     }
     if (sources.length === 0) throw new CustodyError('order_not_confirmable', 'Nothing to release.');
     draft.entry = {
@@ -380,6 +399,7 @@ export class OrderService {
       actor,
       postings: pairPostings(sources, sinks),
     };
+    for (const movement of movements) draft.movement(movement);
     const updated = draft.update('orders', order as unknown as Row, {
       payees: payeesJson(parts),
       status: orderStatus(parts),
@@ -442,6 +462,15 @@ export class OrderService {
       actor,
       postings: pairPostings(sources, [{ accountId: to, amount }]),
     };
+    draft.movement({
+      kind: 'refund',
+      orderNo: order.order_no,
+      payerId: part.memberId,
+      payeeId: order.buyer_id,
+      amountMinor: amount,
+      feeMinor: split.fromFees,
+      buyerEscrowDeltaMinor: escrowHeldForBuyer(order.escrow_mode, order.buyer_id) ? -split.fromEscrow : 0n,
+    });
     const updated = draft.update('orders', order as unknown as Row, {
       payees: payeesJson(parts),
       status: orderStatus(parts),
@@ -494,8 +523,10 @@ export class OrderService {
         await this.confirm(due.platform_id, due.id, undefined, 'system', 'auto_confirm');
         confirmed++;
       } catch (error) {
-        // Someone confirmed or refunded it meanwhile: nothing is left to do.
-        if (!(error instanceof CustodyError && error.code === 'order_not_confirmable')) throw error;
+        // Someone confirmed or refunded it meanwhile: nothing is left to do. Anything else
+        // is told, and the order is tried again at the next sweep; the others go on.
+        if (error instanceof CustodyError && error.code === 'order_not_confirmable') continue;
+        this.log.warn({ platformId: due.platform_id, orderId: due.id, err: error }, 'auto-confirm failed');
       }
     }
     return confirmed;
@@ -503,6 +534,35 @@ export class OrderService {
 
   private event(draft: CommandDraft, order: Row, type: string, actor: string, reason: string | null): void {
     draft.event({ objectType: 'order', objectId: order.id, sequence: order.version, type, actor, reason, data: orderData(order) });
+  }
+}
+
+/** In intermediate escrow mode a buyer's escrow sits in the platform's guarantee account. */
+function escrowHeldForBuyer(escrowMode: string, buyerId: Id | null): boolean {
+  return escrowMode === 'intermediate' && buyerId !== null;
+}
+
+/**
+ * The trade file's rows for a paid order: the buyer's payment, and in the direct modes each
+ * payee's credit with its fee.
+ */
+function payMovements(
+  draft: CommandDraft,
+  order: { orderNo: string; mode: OrderMode; escrowMode: string; buyerId: Id | null; amount: bigint },
+  parts: readonly PayeePart[],
+): void {
+  const guaranteed = order.mode === 'guaranteed';
+  draft.movement({
+    kind: 'pay',
+    orderNo: order.orderNo,
+    payerId: order.buyerId,
+    payeeId: parts.length === 1 ? (parts[0] as PayeePart).memberId : null,
+    amountMinor: order.amount,
+    buyerEscrowDeltaMinor: guaranteed && escrowHeldForBuyer(order.escrowMode, order.buyerId) ? order.amount : 0n,
+  });
+  if (guaranteed) return;
+  for (const part of parts) {
+    draft.movement({ kind: 'direct', orderNo: order.orderNo, payerId: order.buyerId, payeeId: part.memberId, amountMinor: part.amount, feeMinor: part.fee });
   }
 }
 

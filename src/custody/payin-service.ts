@@ -32,8 +32,11 @@ export interface CreatePayin {
 }
 
 /** What a logger must offer: warnings about channel answers that cannot be trusted or applied. */
+/** Where services tell what happened: warnings always; information and errors if the log takes them. */
 export interface Warn {
   warn(fields: Record<string, unknown>, message: string): void;
+  info?(fields: Record<string, unknown>, message: string): void;
+  error?(fields: Record<string, unknown>, message: string): void;
 }
 
 /**

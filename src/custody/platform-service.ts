@@ -84,9 +84,10 @@ export class PlatformService {
     return this.view(await this.record(id));
   }
 
-  async record(id: Id): Promise<PlatformRecord> {
+  /** `param`: the request field that named the platform, for the 404. */
+  async record(id: Id, param = 'id'): Promise<PlatformRecord> {
     const record = await this.repository.getPlatform(id);
-    if (record === undefined) throw new CustodyError('not_found', 'No such platform.', 'id');
+    if (record === undefined) throw new CustodyError('not_found', 'No such platform.', param);
     return record;
   }
 

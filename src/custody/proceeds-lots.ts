@@ -1,6 +1,7 @@
 import { newId } from '../ids.js';
 import type { Id } from '../ledger/index.js';
 import type { LotRow } from '../storage/sql-trade-store.js';
+import { entryOfThisCommand } from './command-draft.js';
 import type { CommandDraft, Row } from './command-draft.js';
 import { consumeLots } from './trade-rules.js';
 
@@ -48,6 +49,8 @@ export function addLot(
     bucket,
     order_id: source.orderId,
     order_no: source.orderNo,
+    // The lot becomes withdrawable at the close of the day its entry is booked in.
+    entry_id: entryOfThisCommand,
     business_date: source.businessDate,
     amount,
     remaining: amount,

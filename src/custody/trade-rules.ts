@@ -80,19 +80,24 @@ export interface Release {
 }
 
 /**
- * Releasing part of a payee's escrow: its fee share is floor(fee × released / amount), and
- * the release that empties the escrow takes the rest of the fee, so the shares always sum
- * to the fee exactly.
+ * Releasing part of a payee's escrow (API.md "Orders"): its fee share is
+ * floor(fee × released / amount), and the release that empties the escrow takes the rest of
+ * the fee, also after part of the escrow was refunded. No share exceeds its release: a
+ * share is raised when what would be left of the fee no longer fits in what is left in
+ * escrow, and capped at the release itself (both only with fees close to the amount and
+ * releases or escrow refunds of a few fen), so the shares sum to the fee whenever the
+ * releases can carry it.
  */
 export function release(part: PayeePart, gross: bigint): Release {
   if (gross <= 0n || gross > part.escrowed) throw new RangeError('a release is positive and at most what is in escrow');
-  const empties = gross === part.escrowed;
+  const escrowAfter = part.escrowed - gross;
   const feeDue = part.fee - part.feeReleased;
-  const fee = empties ? feeDue : min(feeDue, (part.fee * gross) / part.amount);
+  const proportional = escrowAfter === 0n ? feeDue : (part.fee * gross) / part.amount;
+  const fee = min(gross, min(feeDue, max(proportional, feeDue - escrowAfter)));
   return {
     gross,
     fee,
-    part: { ...part, escrowed: part.escrowed - gross, released: part.released + gross, feeReleased: part.feeReleased + fee },
+    part: { ...part, escrowed: escrowAfter, released: part.released + gross, feeReleased: part.feeReleased + fee },
   };
 }
 
@@ -114,7 +119,9 @@ export function refundable(part: PayeePart): bigint {
 /**
  * Refunding part of a payee's share: first from what is still in escrow, then from what was
  * released, the released part split into the payee's net and the fee share (floored as for
- * releases; the refund that empties the payee's part takes the rest of the fee).
+ * releases; the refund that empties the payee's part takes the rest of the fee). The fee
+ * share is raised where the floor would ask the payee for more than it still holds of what
+ * it was paid (only with fees close to the amount and refunds of a few fen).
  */
 export function refund(part: PayeePart, gross: bigint): Refund {
   if (gross <= 0n || gross > refundable(part)) throw new RangeError('a refund is positive and at most what is refundable');
@@ -122,7 +129,10 @@ export function refund(part: PayeePart, gross: bigint): Refund {
   const afterRelease = gross - fromEscrow;
   const empties = gross === refundable(part);
   const feeLeft = part.feeReleased - part.feeRefunded;
-  const fromFees = afterRelease === 0n ? 0n : empties ? feeLeft : min(feeLeft, (part.fee * afterRelease) / part.amount);
+  // What the payee still holds of its net share: a refund never takes more back from it.
+  const payeeNetLeft = part.released - part.feeReleased - (part.refundedAfterRelease - part.feeRefunded);
+  const proportional = empties ? feeLeft : (part.fee * afterRelease) / part.amount;
+  const fromFees = afterRelease === 0n ? 0n : min(afterRelease, min(feeLeft, max(proportional, afterRelease - payeeNetLeft)));
   return {
     fromEscrow,
     fromPayee: afterRelease - fromFees,
@@ -168,6 +178,10 @@ export function consumeLots<L extends Lot>(lots: readonly L[], amount: bigint): 
 
 function min(a: bigint, b: bigint): bigint {
   return a < b ? a : b;
+}
+
+function max(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
 }
 
 /** Money leaving accounts and money arriving, paired into postings (totals must agree). */

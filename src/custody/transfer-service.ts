@@ -73,6 +73,13 @@ export class TransferService {
       const id = newId(draft.nowMs);
       const postings = await this.postings(draft, platform.accounts, command);
       draft.entry = { id: newId(draft.nowMs), kind: 'posted', command: `transfer.${command.purpose}`, reference: command.orderNo, actor, postings };
+      draft.movement({
+        kind: 'transfer',
+        orderNo: command.orderNo,
+        payerId: 'memberId' in command.from ? command.from.memberId : null,
+        payeeId: 'memberId' in command.to ? command.to.memberId : null,
+        amountMinor: command.amountMinor,
+      });
       draft.businessKey(command.orderNo, 'transfer', id);
       const row = draft.insert('transfers', {
         id,

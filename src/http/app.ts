@@ -9,6 +9,9 @@ import addFormats from 'ajv-formats';
 import { errorCatalog, errorCodes } from '../errors.js';
 import { limits } from '../limits.js';
 import type { Runtime } from '../runtime.js';
+import { opsEodRoutes, statementRoutes } from './routes/eod-routes.js';
+import { opsWebhookRoutes, webhookRoutes } from './routes/webhook-routes.js';
+import { reconciliationRoutes } from './routes/reconciliation-routes.js';
 import { registerAuth } from './auth.js';
 import { errorPayload, registerErrorMapping } from './error-mapping.js';
 import { registerIdempotency } from './idempotency.js';
@@ -139,6 +142,11 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   await app.register(callbackRoutes(runtime), { prefix: '/v1' });
   await app.register(withdrawalRoutes(runtime), { prefix: '/v1' });
   await app.register(opsWithdrawalRoutes(runtime), { prefix: '/v1/ops' });
+  await app.register(opsEodRoutes(runtime), { prefix: '/v1/ops' });
+  await app.register(reconciliationRoutes(runtime, runtime.reconciliations), { prefix: '/v1/ops' });
+  await app.register(statementRoutes(runtime), { prefix: '/v1' });
+  await app.register(webhookRoutes(runtime, runtime.webhooks), { prefix: '/v1' });
+  await app.register(opsWebhookRoutes(runtime, runtime.webhooks), { prefix: '/v1/ops' });
 
   app.get('/openapi.json', { config: { access: { kind: 'public' } }, schema: { hide: true } }, async () => openApiDocument(app));
   return app;

@@ -39,6 +39,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly closes = new Counter({
+    name: 'custos_eod_closes_total',
+    help: 'Platform day closes by outcome: closed, or failed (an invariant failed; an alert was raised).',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
   constructor(collectProcess = true) {
     if (collectProcess) collectDefaultMetrics({ register: this.registry, prefix: 'custos_' });
   }
@@ -49,6 +56,10 @@ export class Metrics {
     this.entries.inc({ result: 'ok' }, written);
     this.entries.inc({ result: 'exists' }, replayed);
     this.entries.inc({ result: 'refused' }, entries - written - replayed);
+  }
+
+  observeClose(status: 'closed' | 'failed'): void {
+    this.closes.inc({ status });
   }
 
   register(app: FastifyInstance): void {

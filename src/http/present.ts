@@ -1,4 +1,6 @@
 import type { CardView } from '../custody/card-service.js';
+import { publicDeliveryId } from '../custody/webhook-service.js';
+import type { WebhookDeliveryView, WebhookEndpointView } from '../custody/webhook-service.js';
 import type { CredentialRecord } from '../custody/records.js';
 import type { MemberView, StatementLine } from '../custody/member-service.js';
 import type { AccountView, PlatformView } from '../custody/platform-service.js';
@@ -186,7 +188,8 @@ export function refundOf(row: RefundRow) {
   };
 }
 
-const objectKinds: Record<string, IdKind> = {
+/** The id kind of each event object type (webhook payloads and the audit trail). */
+export const objectKinds: Readonly<Record<string, IdKind>> = {
   consent: 'consent',
   order: 'order',
   payin: 'payin',
@@ -326,4 +329,52 @@ export function adjustment(row: AdjustmentRow) {
 
 export function publicOrderId(id: string): string {
   return toPublicId('order', id);
+}
+
+export function webhookEndpoint(view: WebhookEndpointView) {
+  return {
+    id: toPublicId('webhookEndpoint', view.id),
+    object: 'webhook_endpoint' as const,
+    url: view.url,
+    events: [...view.events],
+    status: view.status,
+    failing_since: optionalTime(view.failingSinceMs),
+    previous_secret_expires_at: optionalTime(view.previousSecretExpiresAtMs),
+    created: time(view.createdAtMs),
+    updated: time(view.updatedAtMs),
+  };
+}
+
+/** An endpoint as operators see it: with the platform it belongs to. */
+export function opsWebhookEndpoint(view: WebhookEndpointView) {
+  return { ...webhookEndpoint(view), platform_id: toPublicId('platform', view.platformId) };
+}
+
+export function webhookDelivery(view: WebhookDeliveryView) {
+  const d = view.delivery;
+  return {
+    id: publicDeliveryId(d.id),
+    object: 'webhook_delivery' as const,
+    endpoint_id: toPublicId('webhookEndpoint', d.endpoint_id),
+    event_id: toPublicId('event', d.event_id),
+    event_type: d.event_type,
+    sequence: d.sequence,
+    redelivery: d.redelivery,
+    status: d.status as 'pending' | 'succeeded' | 'failed',
+    attempt_count: d.attempts,
+    first_attempt_at: d.first_attempt_at === null ? null : time(d.first_attempt_at.getTime()),
+    next_attempt_at: d.status === 'pending' ? time(d.next_attempt_at.getTime()) : null,
+    delivered_at: d.delivered_at === null ? null : time(d.delivered_at.getTime()),
+    last_status_code: d.last_status_code,
+    last_error: d.last_error,
+    last_latency_ms: d.last_latency_ms,
+    created: time(d.created_at.getTime()),
+    attempts: view.attempts.map((a) => ({
+      attempt: a.attempt,
+      status_code: a.status_code,
+      latency_ms: a.latency_ms,
+      error: a.error,
+      attempted_at: time(a.attempted_at.getTime()),
+    })),
+  };
 }

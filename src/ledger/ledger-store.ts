@@ -62,8 +62,11 @@ export interface LedgerStore {
   head(platformId: Id): Promise<ChainHead | undefined>;
   /** Balances summed per account code and currency (for invariants and trial balances). */
   accountSums(platformId: Id): Promise<AccountSum[]>;
-  /** Walks the whole hash chain of a book. */
-  verifyChain(platformId: Id): Promise<ChainCheck>;
+  /**
+   * Walks the hash chain of a book: from its first entry, or on from an entry already
+   * verified (its seq and hash), to the book's head.
+   */
+  verifyChain(platformId: Id, from?: { seq: bigint; hash: string }): Promise<ChainCheck>;
 
   /** Waits until every submitted entry is written. */
   drain(): Promise<void>;

@@ -319,6 +319,7 @@ export interface ProceedsLotsTable {
   bucket: string;
   order_id: string | null;
   order_no: string | null;
+  entry_id: string | null;
   business_date: string;
   amount: bigint;
   remaining: bigint;

@@ -20,6 +20,7 @@ import type {
 } from '../custody/records.js';
 import type { CardsTable, CredentialsTable, CustodyDatabase, Database, MembersTable } from './database.js';
 import { createAccountsIn } from './ledger-accounts.js';
+import type { CardEvent } from '../custody/card-service.js';
 
 type Db = Kysely<CustodyDatabase>;
 
@@ -296,9 +297,44 @@ export class SqlCustodyStore {
     return rows.map(toCard);
   }
 
-  /** Moves a card on only from the state the caller saw: concurrent answers cannot both win. */
-  async updateCard(card: CardRecord, expected: { status: CardStatus; wrongAnswers: number }): Promise<boolean> {
-    const result = await this.db
+  /**
+   * Moves a card on only from the state the caller saw: concurrent answers cannot both win.
+   * An event, if given, is recorded in the same transaction (numbered after the card's last),
+   * so the audit trail and webhooks see every change that happened and nothing else.
+   */
+  async updateCard(card: CardRecord, expected: { status: CardStatus; wrongAnswers: number }, event?: CardEvent): Promise<boolean> {
+    if (event === undefined) return this.updateCardIn(this.db, card, expected);
+    return this.db.transaction().execute(async (trx) => {
+      if (!(await this.updateCardIn(trx, card, expected))) return false;
+      // The update holds the card's row lock until commit: no other change numbers alongside.
+      const last = await trx
+        .selectFrom('object_events')
+        .select((eb) => eb.fn.max('sequence').as('sequence'))
+        .where('platform_id', '=', card.platformId)
+        .where('object_id', '=', card.id)
+        .executeTakeFirst();
+      await trx
+        .insertInto('object_events')
+        .values({
+          platform_id: card.platformId,
+          id: event.id,
+          version: 1,
+          object_type: 'card',
+          object_id: card.id,
+          sequence: Number(last?.sequence ?? 0) + 1,
+          type: event.type,
+          actor: event.actor,
+          reason: null,
+          data: JSON.stringify(event.data),
+          created_at: toDate(event.atMs),
+        })
+        .execute();
+      return true;
+    });
+  }
+
+  private async updateCardIn(db: Kysely<CustodyDatabase>, card: CardRecord, expected: { status: CardStatus; wrongAnswers: number }): Promise<boolean> {
+    const result = await db
       .updateTable('cards')
       .set({
         status: card.status,

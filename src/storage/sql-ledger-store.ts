@@ -346,9 +346,9 @@ export class SqlLedgerStore implements LedgerStore {
     }));
   }
 
-  async verifyChain(platformId: Id): Promise<ChainCheck> {
+  async verifyChain(platformId: Id, from?: { seq: bigint; hash: string }): Promise<ChainCheck> {
     const book = await readBook(this.db, platformId);
-    let check: ChainCheck = { ok: true, brokenAtSeq: null, reason: null, seq: 0n, hash: genesisHash };
+    let check: ChainCheck = { ok: true, brokenAtSeq: null, reason: null, seq: from?.seq ?? 0n, hash: from?.hash ?? genesisHash };
     for (;;) {
       const entries = await selectEntriesAfter(this.db, platformId, check.seq, limits.verifyChunkEntriesMax);
       if (entries.length === 0) break;

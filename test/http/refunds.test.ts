@@ -287,7 +287,7 @@ for (const adapter of ADAPTERS) {
     // (expected 200: the 50 released, a fee share of at most 50, the payee never below 0).
     // Fix in src/custody/trade-rules.ts release() (cap the fee at the gross released, and
     // base "the rest" on what was not refunded); refund() has the same shape.
-    it.fails('confirms what is left in escrow after a refund, the fee share never above the release', async () => {
+    it('confirms what is left in escrow after a refund, the fee share never above the release', async () => {
       const buyer = await member();
       const seller = await member();
       await recharge(t, key, buyer.id, 1_000);
@@ -310,7 +310,7 @@ for (const adapter of ADAPTERS) {
     // them in Runtime.runDueJobs). Expected: the advance answers 200 and other due orders
     // confirm. Fix in src/custody/trade-rules.ts (as above) and in
     // OrderService.autoConfirmDue (one order's failure must not stop the others).
-    it.fails('keeps auto-confirming other orders and answers the clock advance when one due order cannot be confirmed', async () => {
+    it('keeps auto-confirming other orders and answers the clock advance when one due order cannot be confirmed', async () => {
       const buyer = await member();
       const seller = await member();
       await recharge(t, key, buyer.id, 2_000);

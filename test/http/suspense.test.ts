@@ -155,7 +155,7 @@ for (const adapter of ADAPTERS) {
     // request does not have; a malformed one names `platform_id`. The fix belongs in
     // src/http/routes/ops-routes.ts (bank-credits and invariants): map the service's not_found
     // to param `platform_id`, as payin-service.ts does for `member_id`.
-    it.fails('names platform_id in the 404 for an unknown platform (bank credits, invariants)', async () => {
+    it('names platform_id in the 404 for an unknown platform (bank credits, invariants)', async () => {
       expectError(await credit({ amount: 100, memo: 'x', platform_id: unknownId('plt') }), 'not_found', 'platform_id');
       expectError(await t.call('GET', `/v1/ops/invariants?platform_id=${unknownId('plt')}`, adminToken), 'not_found', 'platform_id');
     });

@@ -207,7 +207,7 @@ for (const adapter of ADAPTERS) {
     // payments to the platform that the member's available balance covers are refused with 422
     // insufficient_funds, because TransferService.spend allocates buckets from a stale balance
     // and the ledger's refusal is not decided again. Fix in src/custody/transfer-service.ts.
-    it.fails('refuses none of several concurrent payments to the platform that the available balance covers', async () => {
+    it('refuses none of several concurrent payments to the platform that the available balance covers', async () => {
       const m = await member();
       await fill(m, { spendable: 100, withdrawable: 400 });
       const responses = await Promise.all(

@@ -22,6 +22,8 @@ import type { Prediction } from './auditor-model.js';
  * Reproduce a failure with SIM_SEED=<seed printed> SIM_OPS=<n>.
  */
 const OPS = Number(process.env.SIM_OPS ?? 100_000);
+/** A bound against a hang, not a speed check: about a minute alone, several with other suites alongside. */
+const simulationTimeoutMs = Math.max(600_000, OPS * 6);
 const SEED = Number(process.env.SIM_SEED ?? 20261125);
 const ROUND = 500;
 
@@ -393,6 +395,6 @@ for (const adapter of ADAPTERS) {
         expect(counts.get(code) ?? 0, code).toBeGreaterThan(0);
       }
       expect([...counts.values()].reduce((a, b) => a + b, 0) - (counts.get('expired') ?? 0)).toBe(OPS);
-    });
+    }, simulationTimeoutMs);
   });
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { pino } from 'pino';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../src/http/app.js';
 import type { AppOptions } from '../../src/http/app.js';
@@ -32,6 +33,8 @@ export async function openTestApp(
     encryptionKey: randomBytes(32).toString('hex'),
     databaseUrl: adapter === 'postgres' ? databaseUrl : undefined,
     schema,
+    // Quiet unless a test listens: the suite's output is for test results.
+    log: pino({ level: 'silent' }),
     ...config,
   });
   const app = await buildApp(runtime, { logger: false, ...options });

@@ -4,6 +4,7 @@ import type { Runtime } from '../../runtime.js';
 import { platformAccess, platformOf } from '../auth.js';
 import * as present from '../present.js';
 import { Amount, errorResponses, IdParams, List, ListQuery, Timestamp } from '../schemas.js';
+import { actorOf } from './order-routes.js';
 import { internalId, pageOf } from './ops-routes.js';
 
 const Card = Type.Object({
@@ -110,6 +111,7 @@ export function cardRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
             internalId('member', request.params.id),
             internalId('card', request.params.card_id, 'card_id'),
             { smsCode: request.body.sms_code, amountMinor: request.body.amount === undefined ? undefined : BigInt(request.body.amount) },
+            actorOf(request),
           ),
         ),
     );

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { businessDate, isBusinessDate, startOfBusinessDate } from '../../business-date.js';
+import { addDays, businessDate, isBusinessDate, startOfBusinessDate } from '../../business-date.js';
 import { CustodyError } from '../../errors.js';
 import type { Id } from '../../ledger/index.js';
 import { limits } from '../../limits.js';
@@ -15,6 +15,13 @@ import { actorOf } from './order-routes.js';
 export function internalId(kind: IdKind, publicId: string, param = 'id'): Id {
   const id = fromPublicId(kind, publicId);
   if (id === null) throw new CustodyError('not_found', `No such ${kind}.`, param);
+  return id;
+}
+
+/** The platform a request names in `platform_id` (or `param`): 404 naming that field when there is none. */
+export async function platformParam(runtime: Runtime, publicId: string, param = 'platform_id'): Promise<Id> {
+  const id = internalId('platform', publicId, param);
+  await runtime.platforms.record(id, param);
   return id;
 }
 
@@ -299,7 +306,7 @@ export function opsRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         const body = request.body;
         const credit = await runtime.suspense.recordBankCredit(
-          internalId('platform', body.platform_id, 'platform_id'),
+          await platformParam(runtime, body.platform_id),
           { amountMinor: BigInt(body.amount), payerAccount: body.payer_account, payerName: body.payer_name, memo: body.memo, bankTxnId: body.bank_txn_id },
           actorOf(request),
         );
@@ -330,7 +337,7 @@ export function opsRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
         const platformIds =
           request.query.platform_id === undefined
             ? (await runtime.platforms.list({ limit: 10_000 })).map((p) => p.id)
-            : [(await runtime.platforms.record(internalId('platform', request.query.platform_id, 'platform_id'))).id];
+            : [(await runtime.platforms.record(await platformParam(runtime, request.query.platform_id))).id];
         const checks = [];
         for (const platformId of platformIds) {
           const result = await runtime.invariants.check(platformId);
@@ -356,14 +363,33 @@ export function opsRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         const simulator = runtime.acquiringSimulator;
         if (simulator === null) throw new CustodyError('forbidden', 'Channel statements come from the simulator in sandbox mode only.');
-        const platform = await runtime.platforms.record(internalId('platform', request.query.platform_id, 'platform_id'));
-        if (!isBusinessDate(request.query.date)) throw new CustodyError('invalid_request', 'date must be YYYY-MM-DD.', 'date');
+        const platform = await runtime.platforms.record(await platformParam(runtime, request.query.platform_id));
+        const [from, to] = businessDayBounds(request.query.date);
         if (!simulator.channelNames.includes(request.params.channel)) throw new CustodyError('not_found', 'No such channel.', 'channel');
-        const from = startOfBusinessDate(request.query.date);
-        const to = startOfBusinessDate(businessDate(from + 36 * 3600 * 1000));
         return reply
           .header('content-type', 'text/csv; charset=utf-8')
           .send(simulator.statement(request.params.channel, from, to, undefined, platform.id));
+      },
+    );
+
+    app.get(
+      '/bank/statement',
+      {
+        config: { access: operatorAccess('viewer') },
+        schema: {
+          operationId: 'getBankStatement',
+          summary: "Sandbox: the custody account's simulated bank statement CSV (payouts and their returns) for a platform's business date.",
+          tags: ['ops'],
+          security: [{ operatorToken: [] }],
+          querystring: Type.Object({ platform_id: Type.String({ maxLength: 64 }), date: Type.String() }, { additionalProperties: false }),
+        },
+      },
+      async (request, reply) => {
+        const simulator = runtime.payoutSimulator;
+        if (simulator === null) throw new CustodyError('forbidden', 'Bank statements come from the simulator in sandbox mode only.');
+        const platform = await runtime.platforms.record(await platformParam(runtime, request.query.platform_id));
+        const [from, to] = businessDayBounds(request.query.date);
+        return reply.header('content-type', 'text/csv; charset=utf-8').send(simulator.statement(from, to, platform.id));
       },
     );
 
@@ -384,7 +410,7 @@ export function opsRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
         },
       },
       async (request) => {
-        const platformId = internalId('platform', request.query.platform_id, 'platform_id');
+        const platformId = await platformParam(runtime, request.query.platform_id);
         await runtime.platforms.record(platformId);
         const today = businessDate(runtime.clock.nowMs());
         const from = request.query.from ?? today;
@@ -408,3 +434,9 @@ export function opsRoutes(runtime: Runtime): FastifyPluginAsyncTypebox {
   };
 }
 
+/** [start, end) of a business date given as a query parameter `date`. */
+function businessDayBounds(date: string): [number, number] {
+  if (!isBusinessDate(date)) throw new CustodyError('invalid_request', 'date must be YYYY-MM-DD.', 'date');
+  const from = startOfBusinessDate(date);
+  return [from, startOfBusinessDate(addDays(date, 1))];
+}

@@ -6,7 +6,7 @@ import type { Runtime } from '../../runtime.js';
 import { operatorAccess, platformAccess, platformOf } from '../auth.js';
 import * as present from '../present.js';
 import { Amount, Balance, errorResponses, IdParams, List, ListQuery, listQueryWith, StringEnum, Timestamp } from '../schemas.js';
-import { internalId } from './ops-routes.js';
+import { internalId, platformParam } from './ops-routes.js';
 import { actorOf, Event } from './order-routes.js';
 
 const Withdrawal = Type.Object({
@@ -187,7 +187,7 @@ export function opsWithdrawalRoutes(runtime: Runtime): FastifyPluginAsyncTypebox
       },
       async (request) => {
         const limit = request.query.limit ?? limits.pageSizeDefault;
-        const platformId = request.query.platform_id === undefined ? undefined : internalId('platform', request.query.platform_id, 'platform_id');
+        const platformId = request.query.platform_id === undefined ? undefined : await platformParam(runtime, request.query.platform_id);
         const after = request.query.starting_after === undefined ? undefined : internalId('withdrawal', request.query.starting_after, 'starting_after');
         return present.list(await runtime.withdrawals.reviews(platformId, limit + 1, after), limit, present.withdrawal);
       },
@@ -247,7 +247,7 @@ export function opsWithdrawalRoutes(runtime: Runtime): FastifyPluginAsyncTypebox
         const body = request.body;
         const row = await runtime.adjustments.propose(
           {
-            platformId: internalId('platform', body.platform_id, 'platform_id'),
+            platformId: await platformParam(runtime, body.platform_id),
             debitAccountId: internalId('account', body.debit_account_id, 'debit_account_id'),
             creditAccountId: internalId('account', body.credit_account_id, 'credit_account_id'),
             amountMinor: BigInt(body.amount),
@@ -276,7 +276,7 @@ export function opsWithdrawalRoutes(runtime: Runtime): FastifyPluginAsyncTypebox
       },
       async (request) => {
         const limit = request.query.limit ?? limits.pageSizeDefault;
-        const platformId = request.query.platform_id === undefined ? undefined : internalId('platform', request.query.platform_id, 'platform_id');
+        const platformId = request.query.platform_id === undefined ? undefined : await platformParam(runtime, request.query.platform_id);
         const after = request.query.starting_after === undefined ? undefined : internalId('adjustment', request.query.starting_after, 'starting_after');
         return present.list(await runtime.adjustments.list(platformId, request.query.status, limit + 1, after), limit, present.adjustment);
       },
