@@ -220,25 +220,36 @@ export class SqlEodStore {
     return BigInt(rows[0]?.net ?? '0');
   }
 
-  /** Members with pending proceeds booked by the end of the day, a page at a time. */
+  /**
+   * Members with pending proceeds booked by the end of the day, a page at a time (or the
+   * members named). The page's members are found first, walking the lots index in member
+   * order and stopping after `membersMax`; only their lots are read: a page costs what it
+   * returns, not what the whole platform holds.
+   */
   async pendingLots(cut: DayCut, afterMemberId: Id | null, membersMax: number, onlyMembers?: readonly Id[]): Promise<PendingLotsOfMember[]> {
-    const only = onlyMembers === undefined ? sql`true` : sql`l.member_id = any(${`{${onlyMembers.join(',')}}`}::uuid[])`;
+    const dueLot = (l: string) => sql`
+      ${sql.ref(`${l}.platform_id`)} = ${cut.platformId}::uuid and ${sql.ref(`${l}.bucket`)} = 'pending' and ${sql.ref(`${l}.remaining`)} > 0
+      and ${sql.ref(`${l}.business_date`)} <= ${cut.businessDate}::date
+      and (${sql.ref(`${l}.entry_id`)} is null or exists (
+        select 1 from ledger_entries e where e.platform_id = ${sql.ref(`${l}.platform_id`)} and e.id = ${sql.ref(`${l}.entry_id`)}
+          and e.seq <= ${cut.lastSeq.toString()}::int8))`;
+    // Two statements, so that the page is a list of ids when the lots are read: as one
+    // statement, a plan chosen on stale row estimates walks the page once per lot.
+    const memberIds =
+      onlyMembers ??
+      (
+        await sql<{ member_id: string }>`
+          select distinct d.member_id from proceeds_lots d
+          where ${dueLot('d')} and d.member_id > ${afterMemberId ?? '00000000-0000-0000-0000-000000000000'}::uuid
+          order by d.member_id limit ${membersMax}`.execute(this.db)
+      ).rows.map((r) => r.member_id);
+    if (memberIds.length === 0) return [];
     const { rows } = await sql<RawLot & { pending_account_id: string; withdrawable_account_id: string }>`
-      with due as (
-        select l.* from proceeds_lots l
-        left join ledger_entries e on e.platform_id = l.platform_id and e.id = l.entry_id
-        where l.platform_id = ${cut.platformId}::uuid and l.bucket = 'pending' and l.remaining > 0
-          and l.business_date <= ${cut.businessDate}::date
-          and (e.seq <= ${cut.lastSeq.toString()}::int8 or l.entry_id is null) and ${only}
-      ), members_due as (
-        select distinct member_id from due
-        where member_id > ${afterMemberId ?? '00000000-0000-0000-0000-000000000000'}::uuid
-        order by member_id limit ${membersMax}
-      )
-      select due.*, m.pending_account_id, m.withdrawable_account_id
-      from due join members_due using (member_id)
-      join members m on m.platform_id = due.platform_id and m.id = due.member_id
-      order by due.member_id, due.business_date, due.created_at, due.id`.execute(this.db);
+      select l.*, m.pending_account_id, m.withdrawable_account_id
+      from proceeds_lots l
+      join members m on m.platform_id = l.platform_id and m.id = l.member_id
+      where l.member_id = any(${`{${memberIds.join(',')}}`}::uuid[]) and ${dueLot('l')}
+      order by l.member_id, l.business_date, l.created_at, l.id`.execute(this.db);
     const out: PendingLotsOfMember[] = [];
     for (const row of rows) {
       const { pending_account_id, withdrawable_account_id, ...lot } = row;
@@ -263,6 +274,10 @@ export class SqlEodStore {
     return this.db.transaction().execute(async (trx) => {
       const p = cut.platformId;
       const date = cut.businessDate;
+      // Whole-platform aggregates joined on tables bulk-written since the last analyze: a
+      // nested loop chosen on stale row estimates turns these joins quadratic; hash joins
+      // are right at every size.
+      await sql`set local enable_nestloop = off`.execute(trx);
       await sql`delete from account_day_balances where platform_id = ${p}::uuid and business_date = ${date}::date`.execute(trx);
       await sql`delete from member_day_balances where platform_id = ${p}::uuid and business_date = ${date}::date`.execute(trx);
       await sql`
