@@ -121,6 +121,14 @@ export interface TradeMovement {
   readonly buyerEscrowDeltaMinor?: bigint;
 }
 
+/**
+ * Thrown while deciding when two reads disagree because a command committed between them
+ * (a bucket's balance and its proceeds lots): the command is decided again from fresh reads.
+ * Should they still disagree after every attempt, the books and the lots truly differ: a bug,
+ * and the error goes up as it is.
+ */
+export class StaleRead extends Error {}
+
 /** Attempts before a command that keeps meeting changed state gives up. */
 export const commandAttemptsMax = 8;
 /** Times a command refused for want of money is decided again from fresh balances. */
@@ -138,7 +146,14 @@ export async function runCommand<T>(
 ): Promise<T> {
   let refusals = 0;
   for (let attempt = 0; attempt < commandAttemptsMax; attempt++) {
-    const { draft, done } = await decide();
+    let decided: Awaited<ReturnType<typeof decide>>;
+    try {
+      decided = await decide();
+    } catch (error) {
+      if (error instanceof StaleRead && attempt + 1 < commandAttemptsMax) continue;
+      throw error;
+    }
+    const { draft, done } = decided;
     const result = await ledger.execute(platformId, draft.command());
     if (result.code === 'state_changed') continue;
     // An account that held enough when read may have been drawn on by a command decided

@@ -5,7 +5,7 @@ import { newId } from '../ids.js';
 import type { Id, LedgerStore } from '../ledger/index.js';
 import { limits } from '../limits.js';
 import type { LotRow, OrderRow, RefundRow } from '../storage/sql-trade-store.js';
-import { CommandDraft, refusalOf, runCommand } from './command-draft.js';
+import { CommandDraft, refusalOf, runCommand, StaleRead } from './command-draft.js';
 import type { Row, TradeMovement } from './command-draft.js';
 import type { MemberService } from './member-service.js';
 import type { Warn } from './payin-service.js';
@@ -232,7 +232,7 @@ export class OrderService {
       const part = allocation[bucket];
       if (part === 0n) continue;
       if (takeLots(draft, await this.trades.lots(platform.id, buyer.id, bucket), part) === null) {
-        throw new Error(`the ${bucket} lots of member ${buyer.id} do not cover its balance`);
+        throw new StaleRead(`the ${bucket} lots of member ${buyer.id} do not cover its balance`);
       }
     }
     return allocation;
@@ -505,7 +505,7 @@ export class OrderService {
     if (from === null) throw new CustodyError('insufficient_funds', 'The payee no longer has the money to refund.');
     for (const bucket of ['pending', 'withdrawable'] as const) {
       if (takeLots(draft, await this.trades.lots(payee.platformId, payee.id, bucket), from[bucket]) === null) {
-        throw new Error(`the ${bucket} lots of member ${payee.id} do not cover its balance`);
+        throw new StaleRead(`the ${bucket} lots of member ${payee.id} do not cover its balance`);
       }
     }
     return [

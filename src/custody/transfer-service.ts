@@ -7,7 +7,7 @@ import type { Id, LedgerStore } from '../ledger/index.js';
 import { limits } from '../limits.js';
 import type { PiiVault } from '../security/pii-vault.js';
 import type { ConsentRow, LotRow, TransferRow } from '../storage/sql-trade-store.js';
-import { CommandDraft, refusalOf, runCommand } from './command-draft.js';
+import { CommandDraft, refusalOf, runCommand, StaleRead } from './command-draft.js';
 import type { Row } from './command-draft.js';
 import type { MemberService } from './member-service.js';
 import { checkOrderNo } from './order-service.js';
@@ -149,7 +149,7 @@ export class TransferService {
     if (from === null) throw new CustodyError('insufficient_funds', "The member's available balance does not cover the amount.");
     for (const bucket of ['withdrawable', 'pending'] as const) {
       if (takeLots(draft, await this.reads.lots(member.platformId, member.id, bucket), from[bucket]) === null) {
-        throw new Error(`the ${bucket} lots of member ${member.id} do not cover its balance`);
+        throw new StaleRead(`the ${bucket} lots of member ${member.id} do not cover its balance`);
       }
     }
     return [
@@ -173,7 +173,7 @@ export class TransferService {
       postings.push({ debitAccountId: from.accounts[code], creditAccountId: to.accounts[code], amountMinor: part });
       if (bucket === 'spendable') continue;
       const taken = takeLots(draft, await this.reads.lots(from.platformId, from.id, bucket), part);
-      if (taken === null) throw new Error(`the ${bucket} lots of member ${from.id} do not cover its balance`);
+      if (taken === null) throw new StaleRead(`the ${bucket} lots of member ${from.id} do not cover its balance`);
       for (const lot of taken) addLot(draft, to.id, bucket, lot.amount, lot);
     }
     if (left > 0n) throw new CustodyError('insufficient_funds', "The member's available balance does not cover the amount.");

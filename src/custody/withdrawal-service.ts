@@ -7,7 +7,7 @@ import { limits } from '../limits.js';
 import type { LotRow } from '../storage/sql-trade-store.js';
 import type { WithdrawalRow, WithdrawalSourceRow } from '../storage/sql-withdrawal-store.js';
 import type { CardService } from './card-service.js';
-import { CommandDraft, refusalOf, runCommand } from './command-draft.js';
+import { CommandDraft, refusalOf, runCommand, StaleRead } from './command-draft.js';
 import type { Row } from './command-draft.js';
 import type { MemberService } from './member-service.js';
 import { checkOrderNo } from './order-service.js';
@@ -133,7 +133,7 @@ export class WithdrawalService {
       draft.entry = entry;
       reserveEntryId = entry.id;
       const taken = takeLots(draft, lots, command.amountMinor);
-      if (taken === null) throw new Error(`the withdrawable lots of member ${member.id} do not cover its balance`);
+      if (taken === null) throw new StaleRead(`the withdrawable lots of member ${member.id} do not cover its balance`);
       for (const lot of taken) {
         draft.insert('withdrawal_sources', {
           id: newId(draft.nowMs),
