@@ -51,6 +51,9 @@ create table eod_runs (
   verified_seq bigint,
   verified_hash text,
   settled_amount bigint not null default 0,
+  -- statement: the matched payins of the channels' statements imported for the date;
+  -- books: no channel statement was imported before the close, so our in-transit balance.
+  settlement_basis text not null default 'books' check (settlement_basis in ('books', 'statement')),
   converted_members integer not null default 0,
   converted_amount bigint not null default 0,
   invariants jsonb,

@@ -6,7 +6,7 @@ import { toPublicId } from '../public-ids.js';
 import { derivedId, newId } from '../ids.js';
 import type { Id, LedgerStore } from '../ledger/index.js';
 import { closeCommandPrefix, closeReference } from '../storage/sql-eod-store.js';
-import type { AccountDayRow, DayCut, EodRunRow, PendingLotsOfMember, SqlEodStore, YearEndRunRow } from '../storage/sql-eod-store.js';
+import type { AccountDayRow, DayCut, EodRunRow, PendingLotsOfMember, SettlementBasis, SqlEodStore, YearEndRunRow } from '../storage/sql-eod-store.js';
 import { normalSide } from './chart-of-accounts.js';
 import { CommandDraft, runCommand } from './command-draft.js';
 import type { Row } from './command-draft.js';
@@ -33,6 +33,8 @@ export interface CloseOutcome {
   readonly date: string;
   readonly status: 'closed' | 'failed';
   readonly settledMinor: bigint;
+  /** `statement`: per the channels' statements imported for the date; `books`: none was, so per our in-transit balance. */
+  readonly settlementBasis: SettlementBasis;
   readonly convertedMembers: number;
   readonly convertedMinor: bigint;
   readonly closedAtMs: number | null;
@@ -210,12 +212,13 @@ export class EodService {
     phase('invariantsMs');
     if (!checked.ok) return this.fail(cut, 'An invariant of the books failed; the day was not closed.', checked.checks);
     try {
-      const settledMinor = await this.settle(platform, cut);
+      const { settledMinor, settlementBasis } = await this.settle(platform, cut);
       phase('settleMs');
       const converted = await this.convert(cut);
       phase('convertMs');
       const totals = await this.store.snapshotAndClose(cut, {
         settledMinor,
+        settlementBasis,
         convertedMembers: converted.members,
         convertedMinor: converted.amountMinor,
         verifiedSeq: checked.chain.seq,
@@ -270,13 +273,19 @@ export class EodService {
   }
 
   /**
-   * The channels' money of the day reaches the custody account: what channel in-transit
-   * held at the day's end moves to the custody summary. Its id derives from the platform and
-   * the date, so a close run again books it once.
+   * The channels' money of the day reaches the custody account: from channel in-transit to
+   * the custody summary, as much as the channels' statements of the date settle (their
+   * matched succeeded payins) when they were imported before the close, never more than
+   * in-transit holds; without a statement, what in-transit held at the day's end. What a
+   * statement did not settle stays in transit, a break to work. The entry's id derives from
+   * the platform and the date, so a close run again books it once.
    */
-  private async settle(platform: PlatformRecord, cut: DayCut): Promise<bigint> {
-    const amountMinor = await this.store.netBeforeClose(cut, platform.accounts.channel_in_transit);
-    if (amountMinor <= 0n) return 0n;
+  private async settle(platform: PlatformRecord, cut: DayCut): Promise<{ settledMinor: bigint; settlementBasis: SettlementBasis }> {
+    const inTransit = await this.store.netBeforeClose(cut, platform.accounts.channel_in_transit);
+    const statement = await this.store.statementSettlement(platform.id, cut.businessDate);
+    const settlementBasis: SettlementBasis = statement === null ? 'books' : 'statement';
+    const amountMinor = statement === null || statement > inTransit ? inTransit : statement;
+    if (amountMinor <= 0n) return { settledMinor: 0n, settlementBasis };
     const result = await this.ledger.submit(platform.id, {
       id: derivedId(`eod:${platform.id}:${cut.businessDate}:settle`),
       kind: 'posted',
@@ -286,7 +295,7 @@ export class EodService {
       postings: [{ debitAccountId: platform.accounts.custody_summary, creditAccountId: platform.accounts.channel_in_transit, amountMinor }],
     });
     if (result.code !== 'ok' && result.code !== 'exists') throw new Error(`the settlement was refused (${result.code})`);
-    return amountMinor;
+    return { settledMinor: amountMinor, settlementBasis };
   }
 
   /** T+1: proceeds booked by the day's end become withdrawable, lot by lot, member by member. */
@@ -560,6 +569,7 @@ function outcomeOf(run: EodRunRow, replayed: boolean): CloseOutcome {
     date: run.businessDate,
     status: run.status === 'closed' ? 'closed' : 'failed',
     settledMinor: run.settledMinor,
+    settlementBasis: run.settlementBasis,
     convertedMembers: run.convertedMembers,
     convertedMinor: run.convertedMinor,
     closedAtMs: run.status === 'closed' ? run.completedAtMs : null,

@@ -20,6 +20,7 @@ export interface EodRunRow {
   readonly verifiedSeq: bigint | null;
   readonly verifiedHash: string | null;
   readonly settledMinor: bigint;
+  readonly settlementBasis: SettlementBasis;
   readonly convertedMembers: number;
   readonly convertedMinor: bigint;
   readonly invariants: unknown;
@@ -27,6 +28,8 @@ export interface EodRunRow {
   readonly startedAtMs: number;
   readonly completedAtMs: number | null;
 }
+
+export type SettlementBasis = 'books' | 'statement';
 
 /**
  * Which entries belong to a closed day: those booked up to its last entry, except the closes
@@ -221,6 +224,26 @@ export class SqlEodStore {
   }
 
   /**
+   * What the channels' statements of a date say they settle: the succeeded payins matched by
+   * the latest completed import of each channel's statement for that date; null when no
+   * channel statement of the date was imported.
+   */
+  async statementSettlement(platformId: Id, businessDate: string): Promise<bigint | null> {
+    const { rows: latest } = await sql<{ id: string }>`
+      select distinct on (source) id from reconciliations
+      where platform_id = ${platformId}::uuid and business_date = ${businessDate}::date and status = 'completed' and source like 'channel:%'
+      order by source, completed_at desc, id desc`.execute(this.db);
+    if (latest.length === 0) return null;
+    const { rows } = await sql<{ amount: string }>`
+      select coalesce(sum(p.amount), 0)::text as amount
+      from reconciliation_matches m
+      join payins p on p.platform_id = m.platform_id and p.id = m.object_id
+      where m.platform_id = ${platformId}::uuid and m.reconciliation_id = any(${`{${latest.map((r) => r.id).join(',')}}`}::uuid[])
+        and m.object_type = 'payin' and m.outcome = 'matched' and p.status = 'succeeded'`.execute(this.db);
+    return BigInt(rows[0]?.amount ?? '0');
+  }
+
+  /**
    * Members with pending proceeds booked by the end of the day, a page at a time (or the
    * members named). The page's members are found first, walking the lots index in member
    * order and stopping after `membersMax`; only their lots are read: a page costs what it
@@ -269,7 +292,7 @@ export class SqlEodStore {
    */
   async snapshotAndClose(
     cut: DayCut,
-    close: { settledMinor: bigint; convertedMembers: number; convertedMinor: bigint; verifiedSeq: bigint; verifiedHash: string; invariants: unknown; completedAtMs: number },
+    close: { settledMinor: bigint; settlementBasis: SettlementBasis; convertedMembers: number; convertedMinor: bigint; verifiedSeq: bigint; verifiedHash: string; invariants: unknown; completedAtMs: number },
   ): Promise<{ debitsMinor: bigint; creditsMinor: bigint }> {
     return this.db.transaction().execute(async (trx) => {
       const p = cut.platformId;
@@ -343,7 +366,7 @@ export class SqlEodStore {
         throw new Error(`the day's debits (${totals.debitsMinor}) and credits (${totals.creditsMinor}) differ`);
       }
       await sql`
-        update eod_runs set status = 'closed', settled_amount = ${close.settledMinor.toString()}::int8,
+        update eod_runs set status = 'closed', settled_amount = ${close.settledMinor.toString()}::int8, settlement_basis = ${close.settlementBasis},
                converted_members = ${close.convertedMembers}, converted_amount = ${close.convertedMinor.toString()}::int8,
                verified_seq = ${close.verifiedSeq.toString()}::int8, verified_hash = ${close.verifiedHash},
                invariants = ${JSON.stringify(close.invariants)}::jsonb, error = null, completed_at = ${new Date(close.completedAtMs)}
@@ -552,6 +575,7 @@ interface RawRun {
   verified_seq: bigint | null;
   verified_hash: string | null;
   settled_amount: bigint;
+  settlement_basis: SettlementBasis;
   converted_members: number;
   converted_amount: bigint;
   invariants: unknown;
@@ -570,6 +594,7 @@ function runOf(r: RawRun): EodRunRow {
     verifiedSeq: r.verified_seq === null ? null : BigInt(r.verified_seq),
     verifiedHash: r.verified_hash,
     settledMinor: BigInt(r.settled_amount),
+    settlementBasis: r.settlement_basis,
     convertedMembers: r.converted_members,
     convertedMinor: BigInt(r.converted_amount),
     invariants: r.invariants,

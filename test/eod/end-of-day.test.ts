@@ -126,7 +126,7 @@ for (const adapter of ADAPTERS) {
       expect(before.channel_in_transit).toBe(5_000);
 
       const [closed] = await closeDay(t, day, platform.id);
-      expect(closed).toMatchObject({ platform_id: platform.id, date: day, status: 'closed', settled: 5_000, converted_members: 1, converted_amount: 31_700, replayed: false, error: null });
+      expect(closed).toMatchObject({ platform_id: platform.id, date: day, status: 'closed', settled: 5_000, settlement_basis: 'books', converted_members: 1, converted_amount: 31_700, replayed: false, error: null });
       expect((closed?.checks as Json[]).every((c) => c.ok === true)).toBe(true);
 
       const after = await accounts(t, platform.id);
@@ -292,6 +292,34 @@ for (const adapter of ADAPTERS) {
       expect(nextFile.rows.find((r) => r.member_id === seller.id)).toMatchObject({ pending: '0', withdrawable: String(9_900 + 31_700 - 9_000 + 500) });
       expect(nextFile.rows.find((r) => r.member_id === buyer.id)).toMatchObject({ frozen: '8000' });
       expectTrialBalanceHolds(await trialBalance(t, platform.id, next));
+      await invariantsOk(t, platform.id);
+    });
+
+    it("settles what the channel's statement settles when it was imported before the close; the rest stays in transit", async () => {
+      const platform = await signPlatform(t);
+      const key = platform.apiKey;
+      const buyer = await openMember(t, key);
+      const settled = await recharge(t, key, buyer.id, 3_000);
+      const missing = await recharge(t, key, buyer.id, 1_200);
+      const day = shanghaiDate(await clockNow(t));
+      await advanceToNextDay(t, 10);
+      expect((await accounts(t, platform.id)).channel_in_transit).toBe(4_200);
+      // The channel's file names one of the two payments: the other is a short break.
+      const line = (p: Json) => `${p.channel_txn_id as string},${p.order_no as string},${p.amount as number},succeeded,${p.decided_at as string}`;
+      const imported = await t.call('POST', '/v1/ops/reconciliations', adminToken, {
+        platform_id: platform.id,
+        source: 'channel:sim',
+        date: day,
+        file: `channel_txn_id,order_no,amount,status,occurred_at\n${line(settled)}\n`,
+      });
+      expect(imported.statusCode, imported.body).toBe(201);
+      expect(json(imported)).toMatchObject({ matched: 1, breaks_by_kind: { short: 1 } });
+
+      const [closed] = await closeDay(t, day, platform.id);
+      expect(closed).toMatchObject({ status: 'closed', settled: 3_000, settlement_basis: 'statement' });
+      expect(await accounts(t, platform.id)).toMatchObject({ channel_in_transit: 1_200, custody_summary: 3_000 });
+      expect(missing.amount).toBe(1_200);
+      expectTrialBalanceHolds(await trialBalance(t, platform.id, day));
       await invariantsOk(t, platform.id);
     });
 
