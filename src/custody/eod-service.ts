@@ -74,6 +74,8 @@ export type StatementKind = (typeof statementKinds)[number];
 
 /** Members whose pending proceeds one conversion command moves (an entry's postings). */
 const conversionMembersPerCommand = 64;
+/** Members whose lots are read together (one query), then converted a command's worth at a time. */
+const conversionMembersPerRead = 1024;
 /** Conversion commands in flight at once: they share group commits. */
 const conversionCommandsInFlight = 16;
 /** A close that stopped is tried again by the scheduler after this long. */
@@ -208,6 +210,8 @@ export class EodService {
       previous?.verifiedSeq !== null && previous?.verifiedSeq !== undefined && previous.verifiedHash !== null
         ? { seq: previous.verifiedSeq, hash: previous.verifiedHash }
         : undefined;
+    await this.store.analyze();
+    phase('analyzeMs');
     const checked = await this.invariants.check(platform.id, chainFrom);
     phase('invariantsMs');
     if (!checked.ok) return this.fail(cut, 'An invariant of the books failed; the day was not closed.', checked.checks);
@@ -305,17 +309,24 @@ export class EodService {
     let after: Id | null = null;
     const inFlight = new Set<Promise<void>>();
     for (;;) {
-      const page = await this.store.pendingLots(cut, after, conversionMembersPerCommand);
-      if (page.length === 0) break;
-      after = page[page.length - 1]?.memberId ?? null;
-      const memberIds = page.map((m) => m.memberId);
-      const work = this.convertMembers(cut, memberIds, page).then((done) => {
-        members += done.members;
-        amountMinor += done.amountMinor;
-      });
-      inFlight.add(work);
-      void work.finally(() => inFlight.delete(work)).catch(() => undefined);
-      if (inFlight.size >= conversionCommandsInFlight) await Promise.race(inFlight);
+      const memberIds = await this.store.memberPage(cut.platformId, after, conversionMembersPerRead);
+      if (memberIds.length === 0) break;
+      after = memberIds[memberIds.length - 1] ?? null;
+      const due = await this.store.pendingLots(cut, memberIds);
+      for (let i = 0; i < due.length; i += conversionMembersPerCommand) {
+        const page = due.slice(i, i + conversionMembersPerCommand);
+        const work = this.convertMembers(
+          cut,
+          page.map((m) => m.memberId),
+          page,
+        ).then((done) => {
+          members += done.members;
+          amountMinor += done.amountMinor;
+        });
+        inFlight.add(work);
+        void work.finally(() => inFlight.delete(work)).catch(() => undefined);
+        if (inFlight.size >= conversionCommandsInFlight) await Promise.race(inFlight);
+      }
     }
     await Promise.all(inFlight);
     return { members, amountMinor };
@@ -324,7 +335,7 @@ export class EodService {
   private async convertMembers(cut: DayCut, memberIds: readonly Id[], firstRead: PendingLotsOfMember[]): Promise<{ members: number; amountMinor: bigint }> {
     let read: PendingLotsOfMember[] | null = firstRead;
     return runCommand(this.ledger, cut.platformId, async () => {
-      const due = read ?? (await this.store.pendingLots(cut, null, memberIds.length, memberIds));
+      const due = read ?? (await this.store.pendingLots(cut, memberIds));
       read = null;
       const draft = new CommandDraft(cut.platformId, this.clock.nowMs());
       const postings = [];

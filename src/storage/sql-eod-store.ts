@@ -243,35 +243,40 @@ export class SqlEodStore {
     return BigInt(rows[0]?.amount ?? '0');
   }
 
+  /** A page of the platform's members, by id: the conversion walks them all. */
+  async memberPage(platformId: Id, afterMemberId: Id | null, limit: number): Promise<Id[]> {
+    const { rows } = await sql<{ id: string }>`
+      select id from members
+      where platform_id = ${platformId}::uuid and id > ${afterMemberId ?? '00000000-0000-0000-0000-000000000000'}::uuid
+      order by id limit ${limit}`.execute(this.db);
+    return rows.map((r) => r.id);
+  }
+
   /**
-   * Members with pending proceeds booked by the end of the day, a page at a time (or the
-   * members named). The page's members are found first, walking the lots index in member
-   * order and stopping after `membersMax`; only their lots are read: a page costs what it
-   * returns, not what the whole platform holds.
+   * Fresh statistics for the tables a close reads whole: written in bulk all day, and on
+   * PGlite never analyzed by itself, their estimates would be a day old (one row for a
+   * million) and plans chosen on them quadratic.
    */
-  async pendingLots(cut: DayCut, afterMemberId: Id | null, membersMax: number, onlyMembers?: readonly Id[]): Promise<PendingLotsOfMember[]> {
-    const dueLot = (l: string) => sql`
-      ${sql.ref(`${l}.platform_id`)} = ${cut.platformId}::uuid and ${sql.ref(`${l}.bucket`)} = 'pending' and ${sql.ref(`${l}.remaining`)} > 0
-      and ${sql.ref(`${l}.business_date`)} <= ${cut.businessDate}::date
-      and (${sql.ref(`${l}.entry_id`)} is null or exists (
-        select 1 from ledger_entries e where e.platform_id = ${sql.ref(`${l}.platform_id`)} and e.id = ${sql.ref(`${l}.entry_id`)}
-          and e.seq <= ${cut.lastSeq.toString()}::int8))`;
-    // Two statements, so that the page is a list of ids when the lots are read: as one
-    // statement, a plan chosen on stale row estimates walks the page once per lot.
-    const memberIds =
-      onlyMembers ??
-      (
-        await sql<{ member_id: string }>`
-          select distinct d.member_id from proceeds_lots d
-          where ${dueLot('d')} and d.member_id > ${afterMemberId ?? '00000000-0000-0000-0000-000000000000'}::uuid
-          order by d.member_id limit ${membersMax}`.execute(this.db)
-      ).rows.map((r) => r.member_id);
+  async analyze(): Promise<void> {
+    for (const table of ['proceeds_lots', 'members', 'ledger_entries', 'ledger_postings', 'ledger_accounts', 'trade_movements']) {
+      await sql`analyze ${sql.table(table)}`.execute(this.db);
+    }
+  }
+
+  /**
+   * The pending proceeds of the members named that were booked by the end of the day, lots in
+   * spending order; members with none are left out.
+   */
+  async pendingLots(cut: DayCut, memberIds: readonly Id[]): Promise<PendingLotsOfMember[]> {
     if (memberIds.length === 0) return [];
     const { rows } = await sql<RawLot & { pending_account_id: string; withdrawable_account_id: string }>`
       select l.*, m.pending_account_id, m.withdrawable_account_id
       from proceeds_lots l
       join members m on m.platform_id = l.platform_id and m.id = l.member_id
-      where l.member_id = any(${`{${memberIds.join(',')}}`}::uuid[]) and ${dueLot('l')}
+      where l.platform_id = ${cut.platformId}::uuid and l.member_id = any(${`{${memberIds.join(',')}}`}::uuid[])
+        and l.bucket = 'pending' and l.remaining > 0 and l.business_date <= ${cut.businessDate}::date
+        and (l.entry_id is null or exists (
+          select 1 from ledger_entries e where e.platform_id = l.platform_id and e.id = l.entry_id and e.seq <= ${cut.lastSeq.toString()}::int8))
       order by l.member_id, l.business_date, l.created_at, l.id`.execute(this.db);
     const out: PendingLotsOfMember[] = [];
     for (const row of rows) {
