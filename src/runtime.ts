@@ -106,6 +106,8 @@ export interface Runtime {
   readonly riskConfig: RiskConfigService;
   readonly eod: EodService;
   readonly reconciliations: ReconciliationService;
+  /** Encrypts personal data and stored secrets at rest (AES-256-GCM). */
+  readonly vault: PiiVault;
   readonly webhooks: WebhookService;
   readonly webhookDispatcher: WebhookDispatcher;
   /** The payout rail: the in-process simulator in sandbox. */
@@ -249,6 +251,7 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
       riskConfig,
       eod,
       reconciliations,
+      vault,
       webhooks,
       webhookDispatcher,
       payoutRail,

@@ -130,7 +130,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     },
   });
   registerAuth(app, runtime.credentials);
-  registerIdempotency(app, runtime.custody, runtime.clock);
+  registerIdempotency(app, runtime.custody, runtime.clock, runtime.vault);
   runtime.metrics.register(app);
 
   await app.register(serviceRoutes(runtime));

@@ -7,6 +7,12 @@ import type { Id } from '../ledger/index.js';
 import { limits } from '../limits.js';
 import { sendError } from './error-mapping.js';
 
+/** Seals stored responses: they may carry a secret shown once (an API key, a webhook secret). */
+export interface ResponseSealer {
+  sealBlob(plaintext: string, context: string): string;
+  openBlob(stored: string, context: string): string;
+}
+
 export interface IdempotencyRepository {
   startIdempotent(scope: Id, credentialId: Id, key: string, requestHash: string, nowMs: number, lockMs: number, ttlMs: number): Promise<IdempotencyStart>;
   finishIdempotent(scope: Id, credentialId: Id, key: string, status: number, body: string): Promise<void>;
@@ -51,7 +57,9 @@ function replayable(status: number, payload: string): boolean {
  * is `idempotency_key_reused`; a request still running is `idempotency_key_in_use`. Failures
  * inside Custos (5xx) are not kept, so a retry runs again.
  */
-export function registerIdempotency(app: FastifyInstance, repository: IdempotencyRepository, clock: Clock): void {
+export function registerIdempotency(app: FastifyInstance, repository: IdempotencyRepository, clock: Clock, sealer: ResponseSealer): void {
+  // The ciphertext is bound to its key: a stored answer cannot be replayed for another one.
+  const context = (claim: Claim) => `idempotency:${claim.scope}:${claim.credentialId}:${createHash('sha256').update(claim.key).digest('hex')}`;
   app.decorateRequest('idempotencyClaim', null);
   app.addHook('preHandler', async (request, reply) => {
     if (request.method !== 'POST') return;
@@ -89,7 +97,7 @@ export function registerIdempotency(app: FastifyInstance, repository: Idempotenc
           .code(started.status)
           .header('content-type', 'application/json; charset=utf-8')
           .header('idempotent-replayed', 'true')
-          .send(started.body);
+          .send(sealer.openBlob(started.body, context(claim)));
     }
   });
   app.addHook('onSend', async (request, reply, payload) => {
@@ -98,7 +106,7 @@ export function registerIdempotency(app: FastifyInstance, repository: Idempotenc
     request.idempotencyClaim = null;
     const body = typeof payload === 'string' ? payload : payload instanceof Buffer ? payload.toString('utf8') : null;
     if (body !== null && replayable(reply.statusCode, body)) {
-      await repository.finishIdempotent(claim.scope, claim.credentialId, claim.key, reply.statusCode, body);
+      await repository.finishIdempotent(claim.scope, claim.credentialId, claim.key, reply.statusCode, sealer.sealBlob(body, context(claim)));
     } else {
       await repository.releaseIdempotent(claim.scope, claim.credentialId, claim.key);
     }

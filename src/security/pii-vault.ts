@@ -89,11 +89,28 @@ export class PiiVault {
    * another row or field fails to decrypt instead of showing one member another's data.
    */
   encrypt(plaintext: string, context: string): string {
-    assertContext(context);
-    const data = Buffer.from(plaintext, 'utf8');
-    if (data.length > plaintextBytesMax) {
+    if (Buffer.byteLength(plaintext, 'utf8') > plaintextBytesMax) {
       throw new Error(`PiiVault: plaintext longer than ${plaintextBytesMax} bytes`);
     }
+    return this.#seal(plaintext, context);
+  }
+
+  /**
+   * `encrypt` for a value of any size that is kept for a while and then dropped, such as a
+   * stored API response that may carry a secret shown once (idempotent replays).
+   */
+  sealBlob(plaintext: string, context: string): string {
+    return this.#seal(plaintext, context);
+  }
+
+  /** Opens what `sealBlob` returned for the same `context`; throws `PiiVaultError` otherwise. */
+  openBlob(stored: string, context: string): string {
+    return this.#open(stored, context, Number.MAX_SAFE_INTEGER);
+  }
+
+  #seal(plaintext: string, context: string): string {
+    assertContext(context);
+    const data = Buffer.from(plaintext, 'utf8');
     const iv = randomBytes(ivBytes);
     const cipher = createCipheriv('aes-256-gcm', this.#encryptionKey, iv, { authTagLength: tagBytes });
     cipher.setAAD(additionalData(context));
@@ -103,8 +120,12 @@ export class PiiVault {
 
   /** Decrypts what `encrypt` returned for the same `context`; throws `PiiVaultError` otherwise. */
   decrypt(stored: string, context: string): string {
+    return this.#open(stored, context, storedLengthMax);
+  }
+
+  #open(stored: string, context: string, lengthMax: number): string {
     assertContext(context);
-    const parts = stored.length <= storedLengthMax ? stored.split('.') : [];
+    const parts = stored.length <= lengthMax ? stored.split('.') : [];
     const [version, keyId, ivText, bodyText] = parts;
     if (version !== formatVersion && version !== undefined && /^v\d+$/.test(version)) {
       throw new PiiVaultError('unknown_version', 'PiiVault: stored value has an unsupported format version');

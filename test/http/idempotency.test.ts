@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/http/idempotency.js';
 import { limits } from '../../src/limits.js';
@@ -56,6 +57,26 @@ for (const adapter of ADAPTERS) {
         expect(again.headers['request-id']).not.toBe(first.headers['request-id']);
       }
       expect((await membersWith(body.external_id)).map((m) => m.id)).toEqual([json(first).id]);
+    });
+
+    it('keeps the stored answer sealed: a secret shown once is replayed, never stored in the clear', async () => {
+      const key = newKey();
+      const first = await t.call('POST', '/v1/ops/platforms', adminToken, { name: 'Sealed shop' }, withKey(key));
+      expect(first.statusCode).toBe(201);
+      const apiKey = json(first).api_key as string;
+      expect(apiKey).toMatch(/^ck_/);
+      const again = await t.call('POST', '/v1/ops/platforms', adminToken, { name: 'Sealed shop' }, withKey(key));
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      expect(again.body).toBe(first.body);
+      const { rows } = await sql<{ response_body: string }>`select response_body from idempotent_requests where key = ${key}`.execute(t.runtime.ledger.kysely);
+      expect(rows).toHaveLength(1);
+      expect(rows[0]?.response_body).not.toContain(apiKey);
+      expect(rows[0]?.response_body).not.toContain('Sealed shop');
+      // Sealed to its key: moved under another key, it does not open.
+      const other = newKey();
+      await t.call('POST', '/v1/ops/platforms', adminToken, { name: 'Other shop' }, withKey(other));
+      await sql`update idempotent_requests set response_body = ${rows[0]?.response_body ?? ''} where key = ${other}`.execute(t.runtime.ledger.kysely);
+      expect((await t.call('POST', '/v1/ops/platforms', adminToken, { name: 'Other shop' }, withKey(other))).statusCode).toBe(500);
     });
 
     it('treats the same parameters in another order as the same request', async () => {
