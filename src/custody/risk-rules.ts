@@ -1,3 +1,5 @@
+import { formatYuan } from '../money.js';
+
 /**
  * The anti-secondary-clearing risk engine (反二清): rules are data, each with an id and a
  * version, evaluated purely against facts the withdrawal service gathers. Every decision
@@ -64,7 +66,7 @@ export interface RiskOutcome {
   readonly fired: readonly FiredRule[];
 }
 
-const yuan = (minor: bigint): string => `¥${(minor / 100n).toString()}.${(minor % 100n).toString().padStart(2, '0')}`;
+const yuan = formatYuan;
 
 function amountParam(rule: RiskRule, name: string): bigint {
   const value = rule.params[name];

@@ -1,3 +1,4 @@
+import { formatYuan } from '../money.js';
 import { randomInt } from 'node:crypto';
 import type { IdentityVerifier } from '../channels/identity/identity-verifier.js';
 import type { Clock } from '../clock.js';
@@ -190,7 +191,7 @@ export class TransferService {
     await this.verifier.sendSms({
       requestId: `${id}:consent`,
       phone: this.members.personal(member).phone,
-      text: `[Custos] Code ${code} authorises a payment of ¥${(Number(amountMinor) / 100).toFixed(2)} to the platform. Expires in ${limits.consentCodeTtlSeconds / 60} minutes.`,
+      text: `[Custos] Code ${code} authorises a payment of ${formatYuan(amountMinor)} to the platform. Expires in ${limits.consentCodeTtlSeconds / 60} minutes.`,
     });
     await runCommand(this.ledger, platformId, async () => {
       const draft = new CommandDraft(platformId, nowMs);

@@ -1,7 +1,8 @@
+import { simFieldReaders } from '../sim-fields.js';
 import type { SimService, SimServiceResponse } from '../sim-server.js';
 import { simJsonStringify, simServerLimits } from '../sim-server.js';
 import type { CallbackSink, CreatePayment } from './acquiring-channel.js';
-import { AcquiringRequestError, parseRfc3339Ms, paymentWire } from './acquiring-simulator.js';
+import { AcquiringRequestError, paymentWire } from './acquiring-simulator.js';
 import type { AcquiringSimulator } from './acquiring-simulator.js';
 
 /** The paths the acquiring service answers; the HTTP adapter posts to the same ones. */
@@ -105,29 +106,7 @@ function invalid(message: string): never {
   throw new AcquiringRequestError('invalid_request', message);
 }
 
-function record(body: unknown): Readonly<Record<string, unknown>> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) invalid('the body must be a JSON object');
-  return body as Readonly<Record<string, unknown>>;
-}
-
-function stringField(fields: Readonly<Record<string, unknown>>, name: string): string {
-  const value = fields[name];
-  if (typeof value !== 'string') invalid(`${name} must be a string`);
-  return value;
-}
-
-/** Amounts travel as decimal strings; the simulator checks their range. */
-function minorField(fields: Readonly<Record<string, unknown>>, name: string): bigint {
-  const value = stringField(fields, name);
-  if (!/^\d{1,19}$/.test(value)) invalid(`${name} must be a decimal string of fen`);
-  return BigInt(value);
-}
-
-function instantField(fields: Readonly<Record<string, unknown>>, name: string): number {
-  const ms = parseRfc3339Ms(stringField(fields, name));
-  if (ms === null) invalid(`${name} must be an RFC 3339 timestamp with a zone`);
-  return ms;
-}
+const { record, stringField, minorField, instantField } = simFieldReaders(invalid);
 
 function parseCreate(body: unknown): { channel: string; request: CreatePayment } {
   const fields = record(body);

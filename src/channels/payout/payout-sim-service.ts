@@ -1,4 +1,4 @@
-import { parseRfc3339Ms } from '../acquiring/acquiring-simulator.js';
+import { simFieldReaders } from '../sim-fields.js';
 import type { SimService, SimServiceResponse } from '../sim-server.js';
 import { simJsonStringify, simServerLimits } from '../sim-server.js';
 import { PayoutOutcomeUnknownError } from './payout-channel.js';
@@ -101,35 +101,13 @@ function invalid(message: string): never {
   throw new PayoutRequestError('invalid_request', message);
 }
 
-function record(body: unknown): Readonly<Record<string, unknown>> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) invalid('the body must be a JSON object');
-  return body as Readonly<Record<string, unknown>>;
-}
-
-function stringField(fields: Readonly<Record<string, unknown>>, name: string): string {
-  const value = fields[name];
-  if (typeof value !== 'string') invalid(`${name} must be a string`);
-  return value;
-}
-
-/** Amounts travel as decimal strings; the simulator checks their range. */
-function minorField(fields: Readonly<Record<string, unknown>>, name: string): bigint {
-  const value = stringField(fields, name);
-  if (!/^\d{1,19}$/.test(value)) invalid(`${name} must be a decimal string of fen`);
-  return BigInt(value);
-}
-
 function railField(fields: Readonly<Record<string, unknown>>): PayoutRail {
   const rail = stringField(fields, 'rail');
   if (rail !== 'realtime' && rail !== 'high_value') invalid('rail must be realtime or high_value');
   return rail;
 }
 
-function instantField(fields: Readonly<Record<string, unknown>>, name: string): number {
-  const ms = parseRfc3339Ms(stringField(fields, name));
-  if (ms === null) invalid(`${name} must be an RFC 3339 timestamp with a zone`);
-  return ms;
-}
+const { record, stringField, minorField, instantField } = simFieldReaders(invalid);
 
 /** Fields are read in the port's order, so the first bad one is the one reported. */
 function parseSend(body: unknown): SendPayout {
