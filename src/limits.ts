@@ -93,8 +93,10 @@ export const limits = {
   adjustmentReasonLengthMax: 500,
   /** Consent codes for paying the platform. */
   consentCodeTtlSeconds: 600,
-  /** Entries read per round trip by the hash-chain verifier. */
-  verifyChunkEntriesMax: 10_000,
+  /** Entries per run of the hash chain the database checks in one statement. */
+  verifyChunkEntriesMax: 50_000,
+  /** Runs of the chain the database checks at once (each keeps one core busy). */
+  verifyReadsInFlight: 2,
 } as const;
 
 export type Limits = typeof limits;

@@ -28,6 +28,10 @@ export interface EodBenchOptions {
   readonly seed: number;
   readonly resultsDir: string;
   readonly keep: boolean;
+  /** Build the day and keep its schema without closing it, to time the close on copies. */
+  readonly buildOnly: boolean;
+  /** Close the day kept by an earlier `buildOnly` run in this schema instead of building one. */
+  readonly closeSchema: string | undefined;
   readonly log: (line: string) => void;
 }
 
@@ -43,7 +47,10 @@ const dayStartsMs = Date.UTC(2024, 2, 4, 16, 5);
  * day's balances; and the reading of its files.
  */
 export async function runEodBench(options: EodBenchOptions): Promise<Record<string, unknown>> {
-  const schema = options.databaseUrl === undefined ? undefined : `bench_eod_${randomBytes(4).toString('hex')}`;
+  if ((options.buildOnly || options.closeSchema !== undefined) && options.databaseUrl === undefined) {
+    throw new Error('--build-only and --close keep the day in a PostgreSQL schema: set DATABASE_URL');
+  }
+  const schema = options.closeSchema ?? (options.databaseUrl === undefined ? undefined : `bench_eod_${randomBytes(4).toString('hex')}`);
   const realStart = Date.now();
   const wall: Clock = { nowMs: () => dayStartsMs + (Date.now() - realStart) };
   const runtime = await createRuntime({
@@ -63,11 +70,15 @@ export async function runEodBench(options: EodBenchOptions): Promise<Record<stri
     eodCutoffMinutes: 23 * 60 + 59,
   });
   try {
-    const result = await build(runtime, options);
-    return result;
+    const built = options.closeSchema === undefined ? await build(runtime, options) : await builtBefore(runtime, options);
+    if (options.buildOnly) {
+      options.log(`kept schema ${schema ?? ''}: copy its database and run with --close ${schema ?? ''} to time the close`);
+      return { bench: 'eod', schema, ...built };
+    }
+    return await closeAndMeasure(runtime, options, built);
   } finally {
     await runtime.close();
-    if (schema !== undefined && !options.keep) {
+    if (schema !== undefined && !options.keep && !options.buildOnly && options.closeSchema === undefined) {
       const client = new pg.Client({ connectionString: options.databaseUrl });
       await client.connect();
       await client.query(`drop schema ${schema} cascade`);
@@ -76,7 +87,35 @@ export async function runEodBench(options: EodBenchOptions): Promise<Record<stri
   }
 }
 
-async function build(runtime: Runtime, options: EodBenchOptions): Promise<Record<string, unknown>> {
+interface BuiltDay {
+  readonly platformId: Id;
+  readonly day: string;
+  readonly buildSeconds: number;
+  /** Bank credits of the build (one per buyer) and the amount of each. */
+  readonly credits: number;
+  readonly perBuyer: bigint;
+}
+
+/** How many bank credits the build books, and for how much each: one per buyer. */
+function creditPlan(options: EodBenchOptions): { credits: number; perBuyer: bigint } {
+  const buyers = Math.ceil(options.members / 2);
+  const credits = Math.min(buyers, options.entries);
+  const orders = options.entries - credits;
+  return { credits, perBuyer: BigInt(Math.ceil(orders / Math.max(1, buyers)) + 1) * 10_000n };
+}
+
+/** The day a `--build-only` run left: its one platform, and the business date of its head. */
+async function builtBefore(runtime: Runtime, options: EodBenchOptions): Promise<BuiltDay> {
+  const [platform] = await runtime.platforms.list({ limit: 1 });
+  if (platform === undefined) throw new Error(`schema ${options.closeSchema ?? ''} holds no built day`);
+  const head = await runtime.ledger.head(platform.id);
+  if (head === undefined) throw new Error(`schema ${options.closeSchema ?? ''} holds no journal`);
+  const day = businessDate(head.lastOccurredAtMs);
+  options.log(`platform ${platform.id}, business date ${day}, ${head.seq} entries built before`);
+  return { platformId: platform.id, day, buildSeconds: 0, ...creditPlan(options) };
+}
+
+async function build(runtime: Runtime, options: EodBenchOptions): Promise<BuiltDay> {
   const log = options.log;
   const random = new Random(options.seed);
   const { platform } = await runtime.platforms.sign({ name: 'EOD bench' });
@@ -93,9 +132,8 @@ async function build(runtime: Runtime, options: EodBenchOptions): Promise<Record
   // Half the members buy, half sell; each buyer is funded by one bank credit (one entry).
   const buyers = members.slice(0, Math.ceil(options.members / 2));
   const sellers = members.slice(buyers.length);
-  const credits = Math.min(buyers.length, options.entries);
+  const { credits, perBuyer } = creditPlan(options);
   const orders = options.entries - credits;
-  const perBuyer = BigInt(Math.ceil(orders / Math.max(1, buyers.length)) + 1) * 10_000n;
   await inParallel(credits, options.concurrency, new ProgressBar('credits', credits), async (i) => {
     const buyer = buyers[i] as { subAccountNo: string };
     await runtime.suspense.recordBankCredit(
@@ -120,6 +158,15 @@ async function build(runtime: Runtime, options: EodBenchOptions): Promise<Record
   const head = await runtime.ledger.head(platform.id);
   if (businessDate(runtime.clock.nowMs()) !== day) throw new Error('the build ran past the business date; use fewer entries');
   log(`built in ${buildSeconds.toFixed(1)} s: ${head?.seq ?? 0n} entries on ${day}`);
+  return { platformId: platform.id, day, buildSeconds, credits, perBuyer };
+}
+
+/** Closes the built day, then reads its files and trial balance and imports its statement. */
+async function closeAndMeasure(runtime: Runtime, options: EodBenchOptions, built: BuiltDay): Promise<Record<string, unknown>> {
+  const { day, buildSeconds, credits, perBuyer } = built;
+  const platform = { id: built.platformId };
+  const log = options.log;
+  const head = await runtime.ledger.head(platform.id);
 
   // The day is over: 00:10 of the next.
   const nextDayMs = startOfBusinessDate(addDays(day, 1)) + 10 * 60_000;

@@ -7,6 +7,7 @@ import type { AdapterName } from '../storage/open-store.js';
 
 const help = `custos bench ledger [options]
 custos bench eod [--members N] [--entries N] [--statement-lines N] [--concurrency N] [--keep]
+                [--build-only | --close SCHEMA]
 
   --adapter pglite|postgres   database (postgres uses DATABASE_URL)  [pglite, or postgres when DATABASE_URL is set]
   --accounts N                accounts                               [${ledgerBenchDefaults.accounts}]
@@ -23,7 +24,9 @@ custos bench eod [--members N] [--entries N] [--statement-lines N] [--concurrenc
   bench eod builds one business day on PostgreSQL (DATABASE_URL; PGlite without it) through
   the services, members [${eodBenchDefaults.members}] and entries [${eodBenchDefaults.entries}], then times its end of day
   (target 60 s), the reading of its files, and the import of a bank statement of
-  --statement-lines lines [${eodBenchDefaults.statementLines}; 0 skips it] with its peak memory. --keep leaves the schema for a look.`;
+  --statement-lines lines [${eodBenchDefaults.statementLines}; 0 skips it] with its peak memory. --keep leaves the schema for a look.
+  --build-only builds the day and keeps its schema unclosed; --close SCHEMA (same --members and
+  --entries) closes a copy of it (createdb -T), to time the close again without building again.`;
 
 function positive(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
@@ -52,6 +55,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
       entries: { type: 'string' },
       'statement-lines': { type: 'string' },
       keep: { type: 'boolean' },
+      'build-only': { type: 'boolean' },
+      close: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -65,6 +70,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
       seed: positive(values.seed, eodBenchDefaults.seed, 'seed'),
       resultsDir: values.out ?? 'bench/results',
       keep: values.keep ?? false,
+      buildOnly: values['build-only'] ?? false,
+      closeSchema: values.close,
       log: (line) => console.log(line),
     });
     return 0;

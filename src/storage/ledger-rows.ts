@@ -145,10 +145,104 @@ export async function selectEntriesAfter(db: Db, platformId: Id, afterSeq: bigin
   return withPostings(db, platformId, rows);
 }
 
-async function withPostings(db: Db, platformId: Id, rows: EntryRow[]): Promise<Entry[]> {
-  if (rows.length === 0) return [];
-  const postings = await selectPostings(db, platformId, rows.map((row) => row.seq));
-  return rows.map((row) => ({
+/** What the database found checking one run of the hash chain. */
+export interface ChainRangeCheck {
+  /** Entries in the run (`afterSeq` < seq ≤ `throughSeq`). */
+  readonly entries: number;
+  /** The stored hash of entry `afterSeq`, when the run starts after an entry that exists. */
+  readonly priorHash: string | null;
+  /** The first seq missing from the run, if any. */
+  readonly missingSeq: bigint | null;
+  /** The first entry whose stored hash is not the hash of its predecessor and its content. */
+  readonly mismatchSeq: bigint | null;
+  /** The run's last entry and its stored hash. */
+  readonly lastSeq: bigint | null;
+  readonly lastHash: string | null;
+}
+
+/**
+ * Checks the links of the hash chain from entry `afterSeq` to `throughSeq` inside the
+ * database, where the journal is: each entry's SHA-256 over its predecessor's stored hash and
+ * its canonical form (`canonicalEntry` in ledger/entry-hash.ts, built here in SQL: ids as
+ * text, numbers in decimal, free text as JSON strings) must equal its stored hash. The first
+ * entry of the run is linked to `startHash` when the run's predecessor is not in the journal
+ * (the genesis), else to the predecessor's stored hash. The contract tests hold the two forms
+ * equal, for text of every kind.
+ */
+export async function checkChainRange(
+  db: Db,
+  platformId: Id,
+  afterSeq: bigint,
+  throughSeq: bigint,
+  startHash: string | null,
+): Promise<ChainRangeCheck> {
+  const after = afterSeq.toString();
+  const through = throughSeq.toString();
+  // The run's parts are sorted by seq in memory, not spilled to disk.
+  const { rows } = await db.transaction().execute(async (trx) => {
+    await sql`set local work_mem = '64MB'`.execute(trx);
+    return sql<{
+    entries: bigint;
+    prior_hash: string | null;
+    missing_seq: bigint | null;
+    mismatch_seq: bigint | null;
+    last_seq: bigint | null;
+    last_hash: string | null;
+  }>`
+    with parts as (
+      -- An entry's own fields, then its postings in order (idx ≥ 0): one stream, grouped by
+      -- seq, no join of entries to postings for a planner to get wrong.
+      select e.seq, -1 as idx, e.hash,
+             e.platform_id::text || '|' || e.seq || '|' || e.id::text || '|' || e.kind || '|' ||
+             coalesce(e.pending_id::text, '-') || '|' ||
+             coalesce(((extract(epoch from e.timeout_at) * 1000)::int8)::text, '-') || '|' ||
+             to_json(e.command)::text || '|' || coalesce(to_json(e.reference)::text, 'null') || '|' ||
+             coalesce(to_json(e.actor)::text, 'null') || '|' ||
+             ((extract(epoch from e.occurred_at) * 1000)::int8)::text as text
+      from ledger_entries e
+      where e.platform_id = ${platformId}::uuid and e.seq >= ${after}::int8 and e.seq <= ${through}::int8
+      union all
+      select p.entry_seq, p.idx, null,
+             '|' || d.id::text || '|' || c.id::text || '|' || p.amount || '|' || p.pending_released || '|' ||
+             p.debit_posted_after || '|' || p.debit_pending_after || '|' ||
+             p.credit_posted_after || '|' || p.credit_pending_after
+      from ledger_postings p
+      join ledger_accounts d on d.platform_id = p.platform_id and d.num = p.debit_account
+      join ledger_accounts c on c.platform_id = p.platform_id and c.num = p.credit_account
+      where p.platform_id = ${platformId}::uuid and p.entry_seq > ${after}::int8 and p.entry_seq <= ${through}::int8
+    ), entries as (
+      -- A posting without its entry has no entry part (idx −1) and so no seq here to link.
+      select seq, (array_agg(hash) filter (where idx = -1))[1] as hash, string_agg(text, '' order by idx) as canonical
+      from parts group by seq having bool_or(idx = -1)
+    ), linked as (
+      select seq, hash, canonical,
+             coalesce(lag(seq) over run, case when ${startHash}::text is null then null else ${after}::int8 end) as prior_seq,
+             coalesce(lag(hash) over run, decode(${startHash}::text, 'hex')) as prior_hash
+      from entries
+      window run as (order by seq)
+    )
+    select count(*) filter (where seq > ${after}::int8) as entries,
+           encode((array_agg(hash) filter (where seq = ${after}::int8))[1], 'hex') as prior_hash,
+           min(coalesce(prior_seq, ${after}::int8) + 1) filter (where seq > ${after}::int8 and prior_seq is distinct from seq - 1) as missing_seq,
+           min(seq) filter (where seq > ${after}::int8 and prior_seq = seq - 1
+             and sha256(convert_to(encode(prior_hash, 'hex') || '|' || canonical, 'UTF8')) <> hash) as mismatch_seq,
+           max(seq) filter (where seq > ${after}::int8) as last_seq,
+           encode((array_agg(hash order by seq desc) filter (where seq > ${after}::int8))[1], 'hex') as last_hash
+    from linked`.execute(trx);
+  });
+  const row = rows[0];
+  return {
+    entries: Number(row?.entries ?? 0n),
+    priorHash: row?.prior_hash ?? null,
+    missingSeq: row?.missing_seq ?? null,
+    mismatchSeq: row?.mismatch_seq ?? null,
+    lastSeq: row?.last_seq ?? null,
+    lastHash: row?.last_hash ?? null,
+  };
+}
+
+function toEntry(platformId: Id, row: EntryRow, postings: Posting[]): Entry {
+  return {
     platformId,
     seq: row.seq,
     id: row.id,
@@ -159,9 +253,15 @@ async function withPostings(db: Db, platformId: Id, rows: EntryRow[]): Promise<E
     reference: row.reference,
     actor: row.actor,
     occurredAtMs: Number(row.occurred_ms),
-    postings: postings.get(row.seq) ?? [],
+    postings,
     hash: row.hash,
-  }));
+  };
+}
+
+async function withPostings(db: Db, platformId: Id, rows: EntryRow[]): Promise<Entry[]> {
+  if (rows.length === 0) return [];
+  const postings = await selectPostings(db, platformId, rows.map((row) => row.seq));
+  return rows.map((row) => toEntry(platformId, row, postings.get(row.seq) ?? []));
 }
 
 async function selectPostings(db: Db, platformId: Id, seqs: readonly bigint[]): Promise<Map<bigint, Posting[]>> {

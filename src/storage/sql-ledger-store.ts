@@ -1,6 +1,5 @@
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import { verifyChainSegment } from '../ledger/index.js';
 import assert from 'node:assert/strict';
 import type {
   Account,
@@ -41,6 +40,7 @@ import {
   lockBook,
   readBook,
   selectAccounts,
+  checkChainRange,
   selectEntriesAfter,
   selectEntriesById,
 } from './ledger-rows.js';
@@ -56,6 +56,9 @@ export interface SqlLedgerStoreOptions {
   readonly balanceCacheAccountsMax?: number;
   /** Tables whose rows commands may guard and write inside the book's transaction. */
   readonly guardedTables?: readonly string[] | undefined;
+  /** Entries per read of the hash-chain verifier, and reads in flight at once. */
+  readonly verifyChunkEntries?: number;
+  readonly verifyReadsInFlight?: number;
   /** Told of every committed batch: entries in it, written, replayed, seconds from queue to commit. */
   readonly onBatch?: BatchObserver | undefined;
 }
@@ -83,6 +86,8 @@ export interface WriteStats {
 export class SqlLedgerStore implements LedgerStore {
   private readonly batcher: Batcher<BookCommand, CommandResult>;
   private readonly clock: Clock;
+  private readonly verifyChunkEntries: number;
+  private readonly verifyReadsInFlight: number;
   readonly stats: WriteStats = { batches: 0, entriesWritten: 0, entriesReplayed: 0, entriesRefused: 0, batchesRedecided: 0 };
 
   constructor(
@@ -91,6 +96,8 @@ export class SqlLedgerStore implements LedgerStore {
     options: SqlLedgerStoreOptions = {},
   ) {
     this.clock = options.clock ?? systemClock;
+    this.verifyChunkEntries = options.verifyChunkEntries ?? limits.verifyChunkEntriesMax;
+    this.verifyReadsInFlight = options.verifyReadsInFlight ?? limits.verifyReadsInFlight;
     const entriesMax = options.batchEntriesMax ?? limits.batchEntriesMax;
     if (entriesMax < 1 || entriesMax > limits.batchEntriesMax) throw new Error('batchEntriesMax out of range');
     const memories = new BookMemories(options.balanceCacheAccountsMax ?? limits.balanceCacheAccountsMax);
@@ -346,20 +353,52 @@ export class SqlLedgerStore implements LedgerStore {
     }));
   }
 
+  /**
+   * Walks the hash chain from `from` (or the first entry) to the book's head as it stands
+   * when the walk starts; entries booked meanwhile are left to the next walk. The journal is
+   * read in runs of seq, several at once: each run is checked from its predecessor's stored
+   * hash, which the run before checks in turn, so the runs together check every link once,
+   * as one walk would, and the first broken entry is the one reported.
+   */
   async verifyChain(platformId: Id, from?: { seq: bigint; hash: string }): Promise<ChainCheck> {
     const book = await readBook(this.db, platformId);
-    let check: ChainCheck = { ok: true, brokenAtSeq: null, reason: null, seq: from?.seq ?? 0n, hash: from?.hash ?? genesisHash };
-    for (;;) {
-      const entries = await selectEntriesAfter(this.db, platformId, check.seq, limits.verifyChunkEntriesMax);
-      if (entries.length === 0) break;
-      check = verifyChainSegment(check.seq, check.hash, entries);
-      if (!check.ok) return check;
+    const start: ChainCheck = { ok: true, brokenAtSeq: null, reason: null, seq: from?.seq ?? 0n, hash: from?.hash ?? genesisHash };
+    if (book === undefined || book.seq <= start.seq) {
+      if (book !== undefined && book.seq < start.seq) {
+        return { ...start, ok: false, brokenAtSeq: book.seq + 1n, reason: `the book's head is at ${book.seq}, before the verified entry ${start.seq}` };
+      }
+      if (book !== undefined && book.hash !== start.hash) return { ...start, ok: false, brokenAtSeq: start.seq, reason: "the book's head hash is not the verified entry's" };
+      return start;
     }
-    // Entries cut off the end of the journal leave the book's head pointing past them.
-    if (book !== undefined && (book.seq !== check.seq || book.hash !== check.hash)) {
-      return { ...check, ok: false, brokenAtSeq: check.seq + 1n, reason: `the book's head is at ${book.seq}, the journal ends at ${check.seq}` };
+    const end = book.seq;
+    const chunk = BigInt(this.verifyChunkEntries);
+    const broken: ChainCheck[] = [];
+    const breakAt = (seq: bigint, reason: string) => broken.push({ ...start, ok: false, brokenAtSeq: seq, reason, seq: seq - 1n });
+    let next = start.seq;
+    let endHash: string | null = null;
+    const walk = async (): Promise<void> => {
+      // Runs are handed out in seq order, so when one breaks, every run before it is walked.
+      while (next < end && broken.length === 0) {
+        const after = next;
+        const through = after + chunk < end ? after + chunk : end;
+        next = through;
+        const first = after === start.seq;
+        const range = await checkChainRange(this.db, platformId, after, through, first ? start.hash : null);
+        if (first && after > 0n && range.priorHash !== start.hash) breakAt(after, `entry ${after} is not the entry verified before`);
+        else if (range.missingSeq !== null) breakAt(range.missingSeq, `entry ${range.missingSeq} is missing`);
+        else if (range.mismatchSeq !== null) breakAt(range.mismatchSeq, 'stored hash does not match the entry');
+        else if (range.lastSeq !== through) breakAt((range.lastSeq ?? after) + 1n, `entry ${(range.lastSeq ?? after) + 1n} is missing`);
+        else if (through === end) endHash = range.lastHash;
+      }
+    };
+    await Promise.all(Array.from({ length: this.verifyReadsInFlight }, walk));
+    const first = broken.sort((a, b) => ((a.brokenAtSeq ?? 0n) < (b.brokenAtSeq ?? 0n) ? -1 : 1))[0];
+    if (first !== undefined) return first;
+    // A rewritten last entry (hash and all) leaves the book's head pointing at another.
+    if (endHash !== book.hash) {
+      return { ...start, ok: false, brokenAtSeq: end, reason: `the book's head is entry ${end}, which the journal does not end with`, seq: end - 1n };
     }
-    return check;
+    return { ok: true, brokenAtSeq: null, reason: null, seq: end, hash: book.hash };
   }
 
   async drain(): Promise<void> {

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.js';
+import { genesisHash, verifyChainSegment } from '../../src/ledger/index.js';
 import type { Account, Id } from '../../src/ledger/index.js';
 import type { SqlLedgerStore } from '../../src/storage/sql-ledger-store.js';
 import { ADAPTERS, openTestStore } from '../support/adapters.js';
@@ -27,7 +28,8 @@ for (const adapter of ADAPTERS) {
     let store: SqlLedgerStore;
 
     beforeAll(async () => {
-      t = await openTestStore(adapter, { clock });
+      // Short runs, so every walk of the chain reads several of them at once.
+      t = await openTestStore(adapter, { clock, verifyChunkEntries: 4 });
       store = t.store;
     });
     afterAll(async () => {
@@ -402,6 +404,67 @@ for (const adapter of ADAPTERS) {
         await sql`update ledger_postings set amount = 300 where platform_id = ${platformId}::uuid and entry_seq = 3`.execute(db);
         await sql`alter table ledger_postings enable trigger ledger_postings_append_only`.execute(db);
         expect(await store.verifyChain(platformId)).toMatchObject({ ok: false, brokenAtSeq: 3n });
+      });
+
+      it('hashes free text, pending timeouts and every posting the way the core does', async () => {
+        const { platformId, bank, a, b, c } = await book();
+        const texts = ['plain', 'quote " and \\ backslash', 'line\nbreak\ttab\r', 'control \u0001 \u001f \u007f', '中文 备注 ✓ 😀', 'pipe | and -'];
+        for (const [i, text] of texts.entries()) {
+          await store.submit(platformId, transfer(bank, a, BigInt(i + 1) * 100n, { reference: text, actor: `${text} actor` }));
+        }
+        await store.submit(platformId, posted([posting(bank, b, 7n), posting(a, c, 5n), posting(b, c, 2n)]));
+        const held = pending(a, b, 30n, 3600);
+        await store.submit(platformId, held);
+        await store.submit(platformId, postPending(held.id, [posting(a, b, 10n)]));
+        const voided = pending(a, c, 4n);
+        await store.submit(platformId, voided);
+        await store.submit(platformId, voidPending(voided.id));
+        const head = await store.head(platformId);
+        expect(head?.seq).toBe(11n);
+        expect(await store.verifyChain(platformId)).toEqual({ ok: true, brokenAtSeq: null, reason: null, seq: 11n, hash: head?.hash });
+        // The database's walk and the core's agree entry by entry.
+        const entries = await store.listEntries(platformId, { afterSeq: 0n, limit: 100 });
+        expect(verifyChainSegment(0n, genesisHash, entries)).toEqual({ ok: true, brokenAtSeq: null, reason: null, seq: 11n, hash: head?.hash });
+      });
+
+      it('reports the first broken entry of a journal walked in several runs at once', async () => {
+        const { platformId, bank, a } = await book();
+        for (let i = 1n; i <= 30n; i++) await store.submit(platformId, transfer(bank, a, i));
+        const db = store.kysely;
+        await sql`alter table ledger_postings disable trigger ledger_postings_append_only`.execute(db);
+        await sql`update ledger_postings set amount = amount + 1 where platform_id = ${platformId}::uuid and entry_seq in (11, 26)`.execute(db);
+        await sql`alter table ledger_postings enable trigger ledger_postings_append_only`.execute(db);
+        expect(await store.verifyChain(platformId)).toMatchObject({ ok: false, brokenAtSeq: 11n, seq: 10n, reason: 'stored hash does not match the entry' });
+        // Walked on from entry 20 (as a later close would), the later edit is the first.
+        const tenth = (await store.listEntries(platformId, { afterSeq: 19n, limit: 1 }))[0];
+        expect(await store.verifyChain(platformId, { seq: 20n, hash: tenth?.hash ?? '' })).toMatchObject({ ok: false, brokenAtSeq: 26n });
+      });
+
+      it('finds an entry taken out of the middle of the journal, and a verified entry since rewritten', async () => {
+        const { platformId, bank, a } = await book();
+        for (let i = 1n; i <= 12n; i++) await store.submit(platformId, transfer(bank, a, i));
+        const seventh = (await store.listEntries(platformId, { afterSeq: 6n, limit: 1 }))[0];
+        expect(await store.verifyChain(platformId, { seq: 7n, hash: seventh?.hash ?? '' })).toMatchObject({ ok: true, seq: 12n });
+        expect(await store.verifyChain(platformId, { seq: 7n, hash: genesisHash })).toMatchObject({ ok: false, brokenAtSeq: 7n });
+        const db = store.kysely;
+        await sql`alter table ledger_postings disable trigger ledger_postings_append_only`.execute(db);
+        await sql`alter table ledger_entries disable trigger ledger_entries_append_only`.execute(db);
+        await sql`delete from ledger_postings where platform_id = ${platformId}::uuid and entry_seq = 6`.execute(db);
+        await sql`delete from ledger_entries where platform_id = ${platformId}::uuid and seq = 6`.execute(db);
+        await sql`alter table ledger_entries enable trigger ledger_entries_append_only`.execute(db);
+        await sql`alter table ledger_postings enable trigger ledger_postings_append_only`.execute(db);
+        expect(await store.verifyChain(platformId)).toMatchObject({ ok: false, brokenAtSeq: 6n, reason: 'entry 6 is missing' });
+      });
+
+      it('walks to the head it started from while entries keep being booked', async () => {
+        const { platformId, bank, a } = await book();
+        for (let i = 1n; i <= 20n; i++) await store.submit(platformId, transfer(bank, a, i));
+        const booking = Promise.all(Array.from({ length: 40 }, (_, i) => store.submit(platformId, transfer(bank, a, BigInt(i + 1)))));
+        const check = await store.verifyChain(platformId);
+        await booking;
+        expect(check).toMatchObject({ ok: true });
+        expect(check.seq).toBeGreaterThanOrEqual(20n);
+        expect(await store.verifyChain(platformId)).toMatchObject({ ok: true, seq: 60n });
       });
 
       it('finds entries cut off the end of the journal', async () => {
