@@ -2,7 +2,7 @@ import { CustodyError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { businessDate } from '../business-date.js';
 import { newId } from '../ids.js';
-import type { BookCommand, CommandResult, EntryInput, EntryResultCode, Id, LedgerStore, RowGuard, RowWrite } from '../ledger/index.js';
+import type { BookCommand, CommandResult, EntryInput, EntryResultCode, Id, LedgerStore, RowGuard, RowSet, RowWrite } from '../ledger/index.js';
 
 /** A row as it is stored: snake_case columns, with its version. */
 export type Row = Readonly<Record<string, unknown>> & { readonly id: string; readonly version: number };
@@ -20,6 +20,7 @@ export const entryOfThisCommand = '$entry-of-this-command';
 export class CommandDraft {
   private readonly guards: RowGuard[] = [];
   private readonly writes: RowWrite[] = [];
+  private readonly sets: RowSet[] = [];
   entry: EntryInput | undefined;
   private movements = 0;
 
@@ -42,6 +43,16 @@ export class CommandDraft {
     this.guards.push({ table, id: read.id, version: read.version });
     this.writes.push({ table, mode: 'update', row: full });
     return full;
+  }
+
+  /**
+   * The same changes to many rows, each still at the version read, in one statement; the rows
+   * are not returned (nothing else in the command reads them).
+   */
+  set(table: string, read: readonly { readonly id: string; readonly version: number }[], changes: Readonly<Record<string, unknown>>): void {
+    if (read.length === 0) return;
+    for (const row of read) this.guards.push({ table, id: row.id, version: row.version });
+    this.sets.push({ table, mode: 'set', ids: read.map((row) => row.id), changes });
   }
 
   /** The order_no is taken by this object, or the command fails as a duplicate. */
@@ -90,7 +101,7 @@ export class CommandDraft {
       if (entryId === undefined) throw new Error(`a ${write.table} row names the entry of a command that moves no money`);
       return { ...write, row: { ...write.row, entry_id: entryId } };
     });
-    return { entry: this.entry, guards: this.guards, writes };
+    return { entry: this.entry, guards: this.guards, writes: [...writes, ...this.sets] };
   }
 }
 

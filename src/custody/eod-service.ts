@@ -9,7 +9,6 @@ import { closeCommandPrefix, closeReference } from '../storage/sql-eod-store.js'
 import type { AccountDayRow, DayCut, EodRunRow, PendingLotsOfMember, SettlementBasis, SqlEodStore, YearEndRunRow } from '../storage/sql-eod-store.js';
 import { normalSide } from './chart-of-accounts.js';
 import { CommandDraft, runCommand } from './command-draft.js';
-import type { Row } from './command-draft.js';
 import type { InvariantCheck, InvariantService } from './invariant-service.js';
 import type { PlatformService } from './platform-service.js';
 import type { PlatformRecord } from './records.js';
@@ -342,10 +341,8 @@ export class EodService {
       let total = 0n;
       for (const member of due) {
         let sum = 0n;
-        for (const lot of member.lots) {
-          draft.update('proceeds_lots', lot as unknown as Row, { bucket: 'withdrawable' });
-          sum += lot.remaining;
-        }
+        for (const lot of member.lots) sum += lot.remaining;
+        draft.set('proceeds_lots', member.lots, { bucket: 'withdrawable' });
         if (sum === 0n) continue;
         postings.push({ debitAccountId: member.pendingAccountId, creditAccountId: member.withdrawableAccountId, amountMinor: sum });
         total += sum;

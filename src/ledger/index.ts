@@ -7,4 +7,4 @@ export type { BatchDecision, BookView, PendingChange } from './decide-batch.js';
 export { canonicalEntry, chainHash, verifyChainSegment } from './entry-hash.js';
 export type { ChainCheck } from './entry-hash.js';
 export { netPending, netPosted } from './balance-rules.js';
-export type { AccountSum, BookCommand, CommandResult, RowGuard, RowWrite, LedgerStore, AccountLine, NetBalance, CloseAccountResult, LinePage, LinesPage } from './ledger-store.js';
+export type { AccountSum, BookCommand, CommandResult, RowGuard, RowSet, RowWrite, LedgerStore, AccountLine, NetBalance, CloseAccountResult, LinePage, LinesPage } from './ledger-store.js';

@@ -89,10 +89,21 @@ export interface RowWrite {
   readonly row: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * The same columns set on many rows of one table, each guarded by the command at the version
+ * it read and moved to the next: one statement however many rows (the close's T+1 lots).
+ */
+export interface RowSet {
+  readonly table: string;
+  readonly mode: 'set';
+  readonly ids: readonly string[];
+  readonly changes: Readonly<Record<string, unknown>>;
+}
+
 export interface BookCommand {
   readonly entry?: EntryInput | undefined;
   readonly guards?: readonly RowGuard[] | undefined;
-  readonly writes?: readonly RowWrite[] | undefined;
+  readonly writes?: readonly (RowWrite | RowSet)[] | undefined;
 }
 
 export interface CommandResult {

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import type { Id, RowGuard, RowWrite } from '../ledger/index.js';
+import type { Id, RowGuard, RowSet, RowWrite } from '../ledger/index.js';
 import type { Database } from './database.js';
 import { textArray } from './pg-array.js';
 
@@ -73,10 +73,18 @@ export class GuardedRows {
     return versions;
   }
 
-  /** Writes the rows of the commands that applied: inserts first, then updates, per table. */
-  async write(db: Kysely<Database>, writes: readonly RowWrite[]): Promise<void> {
+  /** Writes the rows of the commands that applied: inserts first, then updates, then sets, per table. */
+  async write(db: Kysely<Database>, platformId: Id, writes: readonly (RowWrite | RowSet)[]): Promise<void> {
     const groups = new Map<string, Record<string, unknown>[]>();
+    const sets = new Map<string, { table: string; changes: Readonly<Record<string, unknown>>; ids: string[] }>();
     for (const write of writes) {
+      if (write.mode === 'set') {
+        const key = `${write.table}:${JSON.stringify(jsonRow(write.changes))}`;
+        let set = sets.get(key);
+        if (set === undefined) sets.set(key, (set = { table: write.table, changes: write.changes, ids: [] }));
+        for (const id of write.ids) set.ids.push(id);
+        continue;
+      }
       const key = `${write.mode}:${write.table}`;
       let rows = groups.get(key);
       if (rows === undefined) groups.set(key, (rows = []));
@@ -99,12 +107,26 @@ export class GuardedRows {
       const result = await sql`update ${sql.table(table)} t set (${targets}) = row(${values})
         from jsonb_populate_recordset(null::${sql.table(table)}, ${rows}::jsonb) r
         where t.platform_id = r.platform_id and t.id = r.id`.execute(db);
-      const expected = groups.get(key)?.length ?? 0;
-      if (Number(result.numAffectedRows ?? 0n) !== expected) {
-        throw new Error(`updating ${table}: ${String(result.numAffectedRows)} of ${expected} rows found`);
+      expectRows(table, result.numAffectedRows, groups.get(key)?.length ?? 0);
+    }
+    for (const { table, changes, ids } of [...sets.values()].sort((a, b) => a.table.localeCompare(b.table))) {
+      const shape = await this.shape(db, table);
+      const columns = Object.keys(changes);
+      for (const column of columns) {
+        if (!shape.columns.includes(column) || ['platform_id', 'id', 'version'].includes(column)) throw new Error(`cannot set ${table}.${column}`);
       }
+      const targets = sql.join([...columns, 'version'].map((c) => sql.ref(c)));
+      const values = sql.join([...columns.map((c) => sql.ref(`r.${c}`)), sql`t.version + 1`]);
+      const result = await sql`update ${sql.table(table)} t set (${targets}) = row(${values})
+        from jsonb_populate_record(null::${sql.table(table)}, ${JSON.stringify(jsonRow(changes))}::jsonb) r
+        where t.platform_id = ${platformId}::uuid and t.id = any(${textArray(ids)}::${sql.raw(shape.idType)}[])`.execute(db);
+      expectRows(table, result.numAffectedRows, ids.length);
     }
   }
+}
+
+function expectRows(table: string, affected: bigint | undefined, expected: number): void {
+  if (Number(affected ?? 0n) !== expected) throw new Error(`updating ${table}: ${String(affected)} of ${expected} rows found`);
 }
 
 /** Guards hold when every row is at the version the command read. */
@@ -116,15 +138,30 @@ export function guardsHold(guards: readonly RowGuard[] | undefined, versions: Ro
 }
 
 /** After a command applied, its rows are at their new versions for the rest of the batch. */
-export function advanceVersions(writes: readonly RowWrite[] | undefined, versions: RowVersions): void {
+export function advanceVersions(writes: readonly (RowWrite | RowSet)[] | undefined, versions: RowVersions): void {
   for (const write of writes ?? []) {
+    let table = versions.get(write.table);
+    if (table === undefined) versions.set(write.table, (table = new Map()));
+    if (write.mode === 'set') {
+      for (const id of write.ids) {
+        const version = table.get(id);
+        if (version === undefined || version === null) throw new Error(`a set row of ${write.table} must be guarded by its command`);
+        table.set(id, version + 1);
+      }
+      continue;
+    }
     const id = write.row.id;
     const version = write.row.version;
     if (typeof id !== 'string' || typeof version !== 'number') throw new Error(`a row of ${write.table} needs a string id and a numeric version`);
-    let table = versions.get(write.table);
-    if (table === undefined) versions.set(write.table, (table = new Map()));
     table.set(id, version);
   }
+}
+
+/** Rows a command writes: the weight it adds to a batch. */
+export function rowsWritten(writes: readonly (RowWrite | RowSet)[] | undefined): number {
+  let rows = 0;
+  for (const write of writes ?? []) rows += write.mode === 'set' ? write.ids.length : 1;
+  return rows;
 }
 
 /** JSON for jsonb_populate_recordset: bigints as strings (exact), dates as RFC 3339. */

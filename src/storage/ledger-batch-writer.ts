@@ -13,6 +13,7 @@ import type {
   EntryResult,
   Id,
   Pending,
+  RowSet,
   RowWrite,
 } from '../ledger/index.js';
 import type { Clock } from '../clock.js';
@@ -52,7 +53,7 @@ interface Prepared {
 interface Decided {
   readonly decision: BatchDecision;
   readonly results: CommandResult[];
-  readonly writes: RowWrite[];
+  readonly writes: (RowWrite | RowSet)[];
 }
 
 function entriesOnly(commands: readonly BookCommand[]): EntryInput[] | null {
@@ -214,7 +215,7 @@ export class LedgerBatchWriter {
     await this.checkRefusedAreNew(trx, platformId, decided.decision, existing);
     const version = await this.persist(trx, platformId, memory, head, decided.decision, statement);
     assert.equal(version, versionAfter(head, decided.decision), 'one write bumps the book version once');
-    if (decided.writes.length > 0) await this.rows.write(trx, decided.writes);
+    if (decided.writes.length > 0) await this.rows.write(trx, platformId, decided.writes);
     return decided.results;
   }
 
@@ -242,7 +243,7 @@ export class LedgerBatchWriter {
     };
     const decider = new BatchDecider(platformId, head, view, this.clock.nowMs());
     const results: CommandResult[] = [];
-    const writes: RowWrite[] = [];
+    const writes: (RowWrite | RowSet)[] = [];
     for (const command of commands) {
       if (!guardsHold(command.guards, versions)) {
         results.push({ code: 'state_changed' });

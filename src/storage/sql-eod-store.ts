@@ -2,7 +2,6 @@ import { sql } from 'kysely';
 import type { Kysely, RawBuilder } from 'kysely';
 import type { Id } from '../ledger/index.js';
 import type { Database } from './database.js';
-import type { LotRow } from './sql-trade-store.js';
 
 /** Tables that book commands write for the day's files. */
 export const eodTables = ['trade_movements'] as const;
@@ -77,7 +76,8 @@ export interface PendingLotsOfMember {
   readonly memberId: Id;
   readonly pendingAccountId: Id;
   readonly withdrawableAccountId: Id;
-  readonly lots: LotRow[];
+  /** What the conversion needs of each lot: which, at what version, how much is left. */
+  readonly lots: { readonly id: Id; readonly version: number; readonly remaining: bigint }[];
 }
 
 export interface TradeFileRow {
@@ -269,24 +269,23 @@ export class SqlEodStore {
    */
   async pendingLots(cut: DayCut, memberIds: readonly Id[]): Promise<PendingLotsOfMember[]> {
     if (memberIds.length === 0) return [];
-    const { rows } = await sql<RawLot & { pending_account_id: string; withdrawable_account_id: string }>`
-      select l.*, m.pending_account_id, m.withdrawable_account_id
+    const { rows } = await sql<{ id: string; version: number; member_id: string; remaining: bigint; pending_account_id: string; withdrawable_account_id: string }>`
+      select l.id, l.version, l.member_id, l.remaining, m.pending_account_id, m.withdrawable_account_id
       from proceeds_lots l
       join members m on m.platform_id = l.platform_id and m.id = l.member_id
       where l.platform_id = ${cut.platformId}::uuid and l.member_id = any(${`{${memberIds.join(',')}}`}::uuid[])
         and l.bucket = 'pending' and l.remaining > 0 and l.business_date <= ${cut.businessDate}::date
         and (l.entry_id is null or exists (
           select 1 from ledger_entries e where e.platform_id = l.platform_id and e.id = l.entry_id and e.seq <= ${cut.lastSeq.toString()}::int8))
-      order by l.member_id, l.business_date, l.created_at, l.id`.execute(this.db);
+      order by l.member_id`.execute(this.db);
     const out: PendingLotsOfMember[] = [];
     for (const row of rows) {
-      const { pending_account_id, withdrawable_account_id, ...lot } = row;
       let last = out[out.length - 1];
-      if (last === undefined || last.memberId !== lot.member_id) {
-        last = { memberId: lot.member_id, pendingAccountId: pending_account_id, withdrawableAccountId: withdrawable_account_id, lots: [] };
+      if (last === undefined || last.memberId !== row.member_id) {
+        last = { memberId: row.member_id, pendingAccountId: row.pending_account_id, withdrawableAccountId: row.withdrawable_account_id, lots: [] };
         out.push(last);
       }
-      last.lots.push(lotOf(lot));
+      last.lots.push({ id: row.id, version: row.version, remaining: BigInt(row.remaining) });
     }
     return out;
   }
@@ -607,12 +606,6 @@ function runOf(r: RawRun): EodRunRow {
     startedAtMs: r.started_at.getTime(),
     completedAtMs: r.completed_at === null ? null : r.completed_at.getTime(),
   };
-}
-
-type RawLot = Omit<LotRow, 'amount' | 'remaining'> & { amount: bigint | string; remaining: bigint | string };
-
-function lotOf(r: RawLot): LotRow {
-  return { ...r, amount: BigInt(r.amount), remaining: BigInt(r.remaining) };
 }
 
 interface RawAccountDay {

@@ -33,7 +33,7 @@ import { Batcher } from './batcher.js';
 import type { Database } from './database.js';
 import { createAccountsIn } from './ledger-accounts.js';
 import { plainArray } from './pg-array.js';
-import { GuardedRows } from './guarded-rows.js';
+import { GuardedRows, rowsWritten } from './guarded-rows.js';
 import { LedgerBatchWriter } from './ledger-batch-writer.js';
 import type { Clock } from './ledger-batch-writer.js';
 import {
@@ -112,7 +112,7 @@ export class SqlLedgerStore implements LedgerStore {
         queueItemsMax: limits.batchQueueEntriesMax,
         inFlightMax: 2,
       },
-      (command) => Math.max(1, command.entry?.postings.length ?? 0, command.writes?.length ?? 0),
+      (command) => Math.max(1, command.entry?.postings.length ?? 0, rowsWritten(command.writes)),
     );
   }
 

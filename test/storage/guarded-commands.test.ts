@@ -95,6 +95,46 @@ for (const adapter of ADAPTERS) {
       expect(await widget(id)).toEqual({ version: 3, amount: 14n, note: 'third' });
     });
 
+    it('sets columns on many guarded rows in one go, each to its next version, or on none', async () => {
+      const ids = [newId(), newId(), newId()];
+      for (const id of ids) {
+        await store.execute(platformId, { guards: [{ table: 'test_widgets', id, version: null }], writes: [{ table: 'test_widgets', mode: 'insert', row: row(id, 1, 5n) }] });
+      }
+      const [a, b, c] = ids as [Id, Id, Id];
+      await store.execute(platformId, { guards: [{ table: 'test_widgets', id: b, version: 1 }], writes: [{ table: 'test_widgets', mode: 'update', row: row(b, 2, 6n) }] });
+      const setAll = (versions: number[], note: string): BookCommand => ({
+        entry: transfer(source, member, 1n),
+        guards: ids.map((id, i) => ({ table: 'test_widgets', id, version: versions[i] ?? 0 })),
+        writes: [{ table: 'test_widgets', mode: 'set', ids, changes: { note } }],
+      });
+      // One row moved on since it was read: nothing is set and no money moves.
+      const before = (await store.getAccounts(platformId, [member]))[0]?.creditsPostedMinor;
+      expect(await store.execute(platformId, setAll([1, 1, 1], 'stale'))).toEqual({ code: 'state_changed' });
+      expect((await store.getAccounts(platformId, [member]))[0]?.creditsPostedMinor).toBe(before);
+      expect((await widget(a))?.note).toBeNull();
+      // Read at their versions, every row takes the note and its next version; amounts stay.
+      expect((await store.execute(platformId, setAll([1, 2, 1], 'set'))).code).toBe('ok');
+      expect([await widget(a), await widget(b), await widget(c)]).toEqual([
+        { version: 2, amount: 5n, note: 'set' },
+        { version: 3, amount: 6n, note: 'set' },
+        { version: 2, amount: 5n, note: 'set' },
+      ]);
+      expect((await store.getAccounts(platformId, [member]))[0]?.creditsPostedMinor).toBe((before ?? 0n) + 1n);
+      // Two commands setting the same rows in one batch: the first wins, the second read a version gone.
+      const [first, second] = await Promise.all([store.execute(platformId, setAll([2, 3, 2], 'first')), store.execute(platformId, setAll([2, 3, 2], 'second'))]);
+      expect([first?.code, second?.code]).toEqual(['ok', 'state_changed']);
+      expect(await widget(c)).toEqual({ version: 3, amount: 5n, note: 'first' });
+    });
+
+    it('refuses to set the columns that identify and version a row', async () => {
+      const id = newId();
+      await store.execute(platformId, { guards: [{ table: 'test_widgets', id, version: null }], writes: [{ table: 'test_widgets', mode: 'insert', row: row(id, 1, 5n) }] });
+      await expect(
+        store.execute(platformId, { guards: [{ table: 'test_widgets', id, version: 1 }], writes: [{ table: 'test_widgets', mode: 'set', ids: [id], changes: { version: 9 } }] }),
+      ).rejects.toThrow(/cannot set test_widgets.version/);
+      expect(await widget(id)).toEqual({ version: 1, amount: 5n, note: null });
+    });
+
     it('refuses tables it was not given', async () => {
       await expect(
         store.execute(platformId, { guards: [{ table: 'ledger_entries', id: newId(), version: null }] }),
