@@ -52,7 +52,7 @@ export class CommandDraft {
   set(table: string, read: readonly { readonly id: string; readonly version: number }[], changes: Readonly<Record<string, unknown>>): void {
     if (read.length === 0) return;
     for (const row of read) this.guards.push({ table, id: row.id, version: row.version });
-    this.sets.push({ table, mode: 'set', ids: read.map((row) => row.id), changes });
+    this.sets.push({ table, mode: 'set', ids: read.map((row) => row.id), versions: read.map((row) => row.version), changes });
   }
 
   /** The order_no is taken by this object, or the command fails as a duplicate. */

@@ -308,17 +308,13 @@ export class EodService {
     let after: Id | null = null;
     const inFlight = new Set<Promise<void>>();
     for (;;) {
-      const memberIds = await this.store.memberPage(cut.platformId, after, conversionMembersPerRead);
-      if (memberIds.length === 0) break;
-      after = memberIds[memberIds.length - 1] ?? null;
-      const due = await this.store.pendingLots(cut, memberIds);
+      const read = await this.store.memberPage(cut.platformId, after, conversionMembersPerRead);
+      if (read.length === 0) break;
+      after = read[read.length - 1]?.memberId ?? null;
+      const due = await this.store.pendingLots(cut, read);
       for (let i = 0; i < due.length; i += conversionMembersPerCommand) {
         const page = due.slice(i, i + conversionMembersPerCommand);
-        const work = this.convertMembers(
-          cut,
-          page.map((m) => m.memberId),
-          page,
-        ).then((done) => {
+        const work = this.convertMembers(cut, page).then((done) => {
           members += done.members;
           amountMinor += done.amountMinor;
         });
@@ -331,10 +327,10 @@ export class EodService {
     return { members, amountMinor };
   }
 
-  private async convertMembers(cut: DayCut, memberIds: readonly Id[], firstRead: PendingLotsOfMember[]): Promise<{ members: number; amountMinor: bigint }> {
+  private async convertMembers(cut: DayCut, firstRead: PendingLotsOfMember[]): Promise<{ members: number; amountMinor: bigint }> {
     let read: PendingLotsOfMember[] | null = firstRead;
     return runCommand(this.ledger, cut.platformId, async () => {
-      const due = read ?? (await this.store.pendingLots(cut, memberIds));
+      const due = read ?? (await this.store.pendingLots(cut, firstRead));
       read = null;
       const draft = new CommandDraft(cut.platformId, this.clock.nowMs());
       const postings = [];

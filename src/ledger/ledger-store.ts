@@ -97,6 +97,8 @@ export interface RowSet {
   readonly table: string;
   readonly mode: 'set';
   readonly ids: readonly string[];
+  /** The version each row was read at (its guard's), in the order of `ids`. */
+  readonly versions: readonly number[];
   readonly changes: Readonly<Record<string, unknown>>;
 }
 

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import type { Id, RowGuard, RowSet, RowWrite } from '../ledger/index.js';
 import type { Database } from './database.js';
-import { textArray } from './pg-array.js';
+import { plainArray, textArray } from './pg-array.js';
 
 /** Versions of guarded rows: a number, or null for a row that does not exist (yet). */
 export type RowVersions = Map<string, Map<string, number | null>>;
@@ -50,24 +50,36 @@ export class GuardedRows {
     return shape;
   }
 
-  /** Locks and reads the versions of every guarded row, in table and id order. */
-  async lockVersions(db: Kysely<Database>, platformId: Id, guards: readonly RowGuard[]): Promise<RowVersions> {
-    const byTable = new Map<string, Set<string>>();
+  /**
+   * Locks and reads the versions of every guarded row, in table and id order. Rows a command
+   * only sets columns on (`RowSet`) are read without a row lock: every writer of a guarded
+   * table holds the book's lock, and the set statement checks each row's version again, so a
+   * row lock there would only cost a WAL record per row (tens of thousands at a close).
+   */
+  async lockVersions(db: Kysely<Database>, platformId: Id, guards: readonly RowGuard[], setRows: ReadonlySet<string> = new Set()): Promise<RowVersions> {
+    const byTable = new Map<string, { locked: Set<string>; read: Set<string> }>();
     for (const guard of guards) {
       let ids = byTable.get(guard.table);
-      if (ids === undefined) byTable.set(guard.table, (ids = new Set()));
-      ids.add(guard.id);
+      if (ids === undefined) byTable.set(guard.table, (ids = { locked: new Set(), read: new Set() }));
+      (setRows.has(rowKey(guard.table, guard.id)) ? ids.read : ids.locked).add(guard.id);
     }
     const versions: RowVersions = new Map();
     for (const table of [...byTable.keys()].sort()) {
       const shape = await this.shape(db, table);
-      const ids = [...(byTable.get(table) ?? [])].sort();
-      const found = new Map<string, number | null>(ids.map((id) => [id, null]));
-      const { rows } = await sql<{ id: string; version: number }>`
-        select id::text as id, version from ${sql.table(table)}
-        where platform_id = ${platformId}::uuid and id = any(${textArray(ids)}::${sql.raw(shape.idType)}[])
-        order by id for update`.execute(db);
-      for (const row of rows) found.set(row.id, row.version);
+      const { locked, read } = byTable.get(table) ?? { locked: new Set<string>(), read: new Set<string>() };
+      const found = new Map<string, number | null>();
+      for (const [ids, lock] of [
+        [[...locked].sort(), true],
+        [[...read].sort(), false],
+      ] as const) {
+        if (ids.length === 0) continue;
+        for (const id of ids) found.set(id, null);
+        const { rows } = await sql<{ id: string; version: number }>`
+          select id::text as id, version from ${sql.table(table)}
+          where platform_id = ${platformId}::uuid and id = any(${textArray(ids)}::${sql.raw(shape.idType)}[])
+          order by id ${lock ? sql`for update` : sql``}`.execute(db);
+        for (const row of rows) found.set(row.id, row.version);
+      }
       versions.set(table, found);
     }
     return versions;
@@ -76,13 +88,16 @@ export class GuardedRows {
   /** Writes the rows of the commands that applied: inserts first, then updates, then sets, per table. */
   async write(db: Kysely<Database>, platformId: Id, writes: readonly (RowWrite | RowSet)[]): Promise<void> {
     const groups = new Map<string, Record<string, unknown>[]>();
-    const sets = new Map<string, { table: string; changes: Readonly<Record<string, unknown>>; ids: string[] }>();
+    const sets = new Map<string, { table: string; changes: Readonly<Record<string, unknown>>; ids: string[]; versions: number[] }>();
     for (const write of writes) {
       if (write.mode === 'set') {
         const key = `${write.table}:${JSON.stringify(jsonRow(write.changes))}`;
         let set = sets.get(key);
-        if (set === undefined) sets.set(key, (set = { table: write.table, changes: write.changes, ids: [] }));
-        for (const id of write.ids) set.ids.push(id);
+        if (set === undefined) sets.set(key, (set = { table: write.table, changes: write.changes, ids: [], versions: [] }));
+        write.ids.forEach((id, i) => {
+          set.ids.push(id);
+          set.versions.push(write.versions[i] ?? -1);
+        });
         continue;
       }
       const key = `${write.mode}:${write.table}`;
@@ -109,7 +124,7 @@ export class GuardedRows {
         where t.platform_id = r.platform_id and t.id = r.id`.execute(db);
       expectRows(table, result.numAffectedRows, groups.get(key)?.length ?? 0);
     }
-    for (const { table, changes, ids } of [...sets.values()].sort((a, b) => a.table.localeCompare(b.table))) {
+    for (const { table, changes, ids, versions } of [...sets.values()].sort((a, b) => a.table.localeCompare(b.table))) {
       const shape = await this.shape(db, table);
       const columns = Object.keys(changes);
       for (const column of columns) {
@@ -118,8 +133,10 @@ export class GuardedRows {
       const targets = sql.join([...columns, 'version'].map((c) => sql.ref(c)));
       const values = sql.join([...columns.map((c) => sql.ref(`r.${c}`)), sql`t.version + 1`]);
       const result = await sql`update ${sql.table(table)} t set (${targets}) = row(${values})
-        from jsonb_populate_record(null::${sql.table(table)}, ${JSON.stringify(jsonRow(changes))}::jsonb) r
-        where t.platform_id = ${platformId}::uuid and t.id = any(${textArray(ids)}::${sql.raw(shape.idType)}[])`.execute(db);
+        from jsonb_populate_record(null::${sql.table(table)}, ${JSON.stringify(jsonRow(changes))}::jsonb) r,
+             unnest(${textArray(ids)}::${sql.raw(shape.idType)}[], ${plainArray(versions)}::int4[]) as g(id, version)
+        where t.platform_id = ${platformId}::uuid and t.id = g.id and t.version = g.version`.execute(db);
+      // Fewer rows: one was changed since it was read, by a writer outside the book's lock.
       expectRows(table, result.numAffectedRows, ids.length);
     }
   }
@@ -155,6 +172,20 @@ export function advanceVersions(writes: readonly (RowWrite | RowSet)[] | undefin
     if (typeof id !== 'string' || typeof version !== 'number') throw new Error(`a row of ${write.table} needs a string id and a numeric version`);
     table.set(id, version);
   }
+}
+
+/** How `lockVersions` names a row of a table. */
+export function rowKey(table: string, id: string): string {
+  return `${table}\u0000${id}`;
+}
+
+/** The rows the commands only set columns on (`RowSet`), by `rowKey`. */
+export function setRowsOf(commands: readonly { readonly writes?: readonly (RowWrite | RowSet)[] | undefined }[]): Set<string> {
+  const keys = new Set<string>();
+  for (const command of commands) {
+    for (const write of command.writes ?? []) if (write.mode === 'set') for (const id of write.ids) keys.add(rowKey(write.table, id));
+  }
+  return keys;
 }
 
 /** Rows a command writes: the weight it adds to a batch. */

@@ -21,7 +21,7 @@ import { limits } from '../limits.js';
 import { sameHead } from './book-memory.js';
 import type { BookHead, BookMemories, BookMemory } from './book-memory.js';
 import type { Database } from './database.js';
-import { advanceVersions, guardsHold } from './guarded-rows.js';
+import { advanceVersions, guardsHold, setRowsOf } from './guarded-rows.js';
 import type { GuardedRows } from './guarded-rows.js';
 import type { BatchObserver, WriteStats } from './sql-ledger-store.js';
 import {
@@ -235,7 +235,7 @@ export class LedgerBatchWriter {
     const pendings = await selectPendings(trx, platformId, pendingIdsOf(inputs));
     const loaded = await this.loadMissing(trx, platformId, inputs, pendings, memory.accounts);
     this.memories.remember(memory, head, loaded.values());
-    const versions = await this.rows.lockVersions(trx, platformId, commands.flatMap((command) => command.guards ?? []));
+    const versions = await this.rows.lockVersions(trx, platformId, commands.flatMap((command) => command.guards ?? []), setRowsOf(commands));
     const view: BookView = {
       account: (id) => memory.accounts.get(id),
       pending: (id) => pendings.get(id),

@@ -72,10 +72,14 @@ export interface MemberDayRow {
   readonly frozenMinor: bigint;
 }
 
-export interface PendingLotsOfMember {
+/** A member and the two accounts T+1 moves its proceeds between. */
+export interface MemberProceedsAccounts {
   readonly memberId: Id;
   readonly pendingAccountId: Id;
   readonly withdrawableAccountId: Id;
+}
+
+export interface PendingLotsOfMember extends MemberProceedsAccounts {
   /** What the conversion needs of each lot: which, at what version, how much is left. */
   readonly lots: { readonly id: Id; readonly version: number; readonly remaining: bigint }[];
 }
@@ -244,12 +248,12 @@ export class SqlEodStore {
   }
 
   /** A page of the platform's members, by id: the conversion walks them all. */
-  async memberPage(platformId: Id, afterMemberId: Id | null, limit: number): Promise<Id[]> {
-    const { rows } = await sql<{ id: string }>`
-      select id from members
+  async memberPage(platformId: Id, afterMemberId: Id | null, limit: number): Promise<MemberProceedsAccounts[]> {
+    const { rows } = await sql<{ id: string; pending_account_id: string; withdrawable_account_id: string }>`
+      select id, pending_account_id, withdrawable_account_id from members
       where platform_id = ${platformId}::uuid and id > ${afterMemberId ?? '00000000-0000-0000-0000-000000000000'}::uuid
       order by id limit ${limit}`.execute(this.db);
-    return rows.map((r) => r.id);
+    return rows.map((r) => ({ memberId: r.id, pendingAccountId: r.pending_account_id, withdrawableAccountId: r.withdrawable_account_id }));
   }
 
   /**
@@ -267,22 +271,27 @@ export class SqlEodStore {
    * The pending proceeds of the members named that were booked by the end of the day, lots in
    * spending order; members with none are left out.
    */
-  async pendingLots(cut: DayCut, memberIds: readonly Id[]): Promise<PendingLotsOfMember[]> {
-    if (memberIds.length === 0) return [];
-    const { rows } = await sql<{ id: string; version: number; member_id: string; remaining: bigint; pending_account_id: string; withdrawable_account_id: string }>`
-      select l.id, l.version, l.member_id, l.remaining, m.pending_account_id, m.withdrawable_account_id
+  async pendingLots(cut: DayCut, members: readonly MemberProceedsAccounts[]): Promise<PendingLotsOfMember[]> {
+    if (members.length === 0) return [];
+    // The members' accounts come with the page: a join here would hash every member of the platform per page.
+    const { rows } = await sql<{ id: string; version: number; member_id: string; remaining: bigint }>`
+      select l.id, l.version, l.member_id, l.remaining
       from proceeds_lots l
-      join members m on m.platform_id = l.platform_id and m.id = l.member_id
-      where l.platform_id = ${cut.platformId}::uuid and l.member_id = any(${`{${memberIds.join(',')}}`}::uuid[])
+      where l.platform_id = ${cut.platformId}::uuid and l.member_id = any(${`{${members.map((m) => m.memberId).join(',')}}`}::uuid[])
         and l.bucket = 'pending' and l.remaining > 0 and l.business_date <= ${cut.businessDate}::date
-        and (l.entry_id is null or exists (
-          select 1 from ledger_entries e where e.platform_id = l.platform_id and e.id = l.entry_id and e.seq <= ${cut.lastSeq.toString()}::int8))
+        -- Booked by the day's end: not by an entry after it (a lot commits with its entry, so
+        -- a lot seen has its entry; the few entries after the cut are one small hash).
+        and (l.entry_id is null or l.entry_id not in (
+          select e.id from ledger_entries e where e.platform_id = ${cut.platformId}::uuid and e.seq > ${cut.lastSeq.toString()}::int8))
       order by l.member_id`.execute(this.db);
+    const accounts = new Map(members.map((m) => [m.memberId, m]));
     const out: PendingLotsOfMember[] = [];
     for (const row of rows) {
       let last = out[out.length - 1];
       if (last === undefined || last.memberId !== row.member_id) {
-        last = { memberId: row.member_id, pendingAccountId: row.pending_account_id, withdrawableAccountId: row.withdrawable_account_id, lots: [] };
+        const member = accounts.get(row.member_id);
+        if (member === undefined) throw new Error(`lots of member ${row.member_id}, not asked for`);
+        last = { ...member, lots: [] };
         out.push(last);
       }
       last.lots.push({ id: row.id, version: row.version, remaining: BigInt(row.remaining) });

@@ -105,7 +105,7 @@ for (const adapter of ADAPTERS) {
       const setAll = (versions: number[], note: string): BookCommand => ({
         entry: transfer(source, member, 1n),
         guards: ids.map((id, i) => ({ table: 'test_widgets', id, version: versions[i] ?? 0 })),
-        writes: [{ table: 'test_widgets', mode: 'set', ids, changes: { note } }],
+        writes: [{ table: 'test_widgets', mode: 'set', ids, versions: ids.map((_, i) => versions[i] ?? 0), changes: { note } }],
       });
       // One row moved on since it was read: nothing is set and no money moves.
       const before = (await store.getAccounts(platformId, [member]))[0]?.creditsPostedMinor;
@@ -130,9 +130,26 @@ for (const adapter of ADAPTERS) {
       const id = newId();
       await store.execute(platformId, { guards: [{ table: 'test_widgets', id, version: null }], writes: [{ table: 'test_widgets', mode: 'insert', row: row(id, 1, 5n) }] });
       await expect(
-        store.execute(platformId, { guards: [{ table: 'test_widgets', id, version: 1 }], writes: [{ table: 'test_widgets', mode: 'set', ids: [id], changes: { version: 9 } }] }),
+        store.execute(platformId, { guards: [{ table: 'test_widgets', id, version: 1 }], writes: [{ table: 'test_widgets', mode: 'set', ids: [id], versions: [1], changes: { version: 9 } }] }),
       ).rejects.toThrow(/cannot set test_widgets.version/);
       expect(await widget(id)).toEqual({ version: 1, amount: 5n, note: null });
+    });
+
+    it('checks each set row\'s version again in the statement, and writes nothing when one differs', async () => {
+      const id = newId();
+      await store.execute(platformId, { guards: [{ table: 'test_widgets', id, version: null }], writes: [{ table: 'test_widgets', mode: 'insert', row: row(id, 1, 5n) }] });
+      const before = (await store.getAccounts(platformId, [member]))[0]?.creditsPostedMinor;
+      // The guard holds (version 1), but the set names another version: as if the row had
+      // changed between the read and the write, by a writer outside the book's lock.
+      await expect(
+        store.execute(platformId, {
+          entry: transfer(source, member, 1n),
+          guards: [{ table: 'test_widgets', id, version: 1 }],
+          writes: [{ table: 'test_widgets', mode: 'set', ids: [id], versions: [7], changes: { note: 'x' } }],
+        }),
+      ).rejects.toThrow(/updating test_widgets: 0 of 1 rows found/);
+      expect(await widget(id)).toEqual({ version: 1, amount: 5n, note: null });
+      expect((await store.getAccounts(platformId, [member]))[0]?.creditsPostedMinor).toBe(before);
     });
 
     it('refuses tables it was not given', async () => {
