@@ -48,6 +48,17 @@ for (const adapter of ADAPTERS) {
       return { platformId, bank: bank.id, a: a.id, b: b.id, c: c.id };
     }
 
+    /** Someone with superuser rights switches the guards off and deletes an entry. */
+    async function removeEntry(platformId: Id, seq: bigint): Promise<void> {
+      const db = store.kysely;
+      await sql`alter table ledger_postings disable trigger ledger_postings_append_only`.execute(db);
+      await sql`alter table ledger_entries disable trigger ledger_entries_append_only`.execute(db);
+      await sql`delete from ledger_postings where platform_id = ${platformId}::uuid and entry_seq = ${seq.toString()}::int8`.execute(db);
+      await sql`delete from ledger_entries where platform_id = ${platformId}::uuid and seq = ${seq.toString()}::int8`.execute(db);
+      await sql`alter table ledger_entries enable trigger ledger_entries_append_only`.execute(db);
+      await sql`alter table ledger_postings enable trigger ledger_postings_append_only`.execute(db);
+    }
+
     async function balances(platformId: Id, ...ids: Id[]): Promise<bigint[]> {
       const accounts = new Map((await store.getAccounts(platformId, ids)).map((x) => [x.id, x]));
       return ids.map((id) => net(accounts.get(id)));
@@ -446,13 +457,7 @@ for (const adapter of ADAPTERS) {
         const seventh = (await store.listEntries(platformId, { afterSeq: 6n, limit: 1 }))[0];
         expect(await store.verifyChain(platformId, { seq: 7n, hash: seventh?.hash ?? '' })).toMatchObject({ ok: true, seq: 12n });
         expect(await store.verifyChain(platformId, { seq: 7n, hash: genesisHash })).toMatchObject({ ok: false, brokenAtSeq: 7n });
-        const db = store.kysely;
-        await sql`alter table ledger_postings disable trigger ledger_postings_append_only`.execute(db);
-        await sql`alter table ledger_entries disable trigger ledger_entries_append_only`.execute(db);
-        await sql`delete from ledger_postings where platform_id = ${platformId}::uuid and entry_seq = 6`.execute(db);
-        await sql`delete from ledger_entries where platform_id = ${platformId}::uuid and seq = 6`.execute(db);
-        await sql`alter table ledger_entries enable trigger ledger_entries_append_only`.execute(db);
-        await sql`alter table ledger_postings enable trigger ledger_postings_append_only`.execute(db);
+        await removeEntry(platformId, 6n);
         expect(await store.verifyChain(platformId)).toMatchObject({ ok: false, brokenAtSeq: 6n, reason: 'entry 6 is missing' });
       });
 
@@ -470,13 +475,7 @@ for (const adapter of ADAPTERS) {
       it('finds entries cut off the end of the journal', async () => {
         const { platformId, bank, a } = await book();
         for (let i = 1n; i <= 3n; i++) await store.submit(platformId, transfer(bank, a, i));
-        const db = store.kysely;
-        await sql`alter table ledger_postings disable trigger ledger_postings_append_only`.execute(db);
-        await sql`alter table ledger_entries disable trigger ledger_entries_append_only`.execute(db);
-        await sql`delete from ledger_postings where platform_id = ${platformId}::uuid and entry_seq = 3`.execute(db);
-        await sql`delete from ledger_entries where platform_id = ${platformId}::uuid and seq = 3`.execute(db);
-        await sql`alter table ledger_entries enable trigger ledger_entries_append_only`.execute(db);
-        await sql`alter table ledger_postings enable trigger ledger_postings_append_only`.execute(db);
+        await removeEntry(platformId, 3n);
         expect(await store.verifyChain(platformId)).toMatchObject({ ok: false, brokenAtSeq: 3n });
       });
     });
