@@ -147,8 +147,6 @@ export async function selectEntriesAfter(db: Db, platformId: Id, afterSeq: bigin
 
 /** What the database found checking one run of the hash chain. */
 export interface ChainRangeCheck {
-  /** Entries in the run (`afterSeq` < seq ≤ `throughSeq`). */
-  readonly entries: number;
   /** The stored hash of entry `afterSeq`, when the run starts after an entry that exists. */
   readonly priorHash: string | null;
   /** The first seq missing from the run, if any. */
@@ -182,13 +180,12 @@ export async function checkChainRange(
   const { rows } = await db.transaction().execute(async (trx) => {
     await sql`set local work_mem = '64MB'`.execute(trx);
     return sql<{
-    entries: bigint;
-    prior_hash: string | null;
-    missing_seq: bigint | null;
-    mismatch_seq: bigint | null;
-    last_seq: bigint | null;
-    last_hash: string | null;
-  }>`
+      prior_hash: string | null;
+      missing_seq: bigint | null;
+      mismatch_seq: bigint | null;
+      last_seq: bigint | null;
+      last_hash: string | null;
+    }>`
     with parts as (
       -- An entry's own fields, then its postings in order (idx ≥ 0): one stream, grouped by
       -- seq, no join of entries to postings for a planner to get wrong.
@@ -221,8 +218,7 @@ export async function checkChainRange(
       from entries
       window run as (order by seq)
     )
-    select count(*) filter (where seq > ${after}::int8) as entries,
-           encode((array_agg(hash) filter (where seq = ${after}::int8))[1], 'hex') as prior_hash,
+    select encode((array_agg(hash) filter (where seq = ${after}::int8))[1], 'hex') as prior_hash,
            min(coalesce(prior_seq, ${after}::int8) + 1) filter (where seq > ${after}::int8 and prior_seq is distinct from seq - 1) as missing_seq,
            min(seq) filter (where seq > ${after}::int8 and prior_seq = seq - 1
              and sha256(convert_to(encode(prior_hash, 'hex') || '|' || canonical, 'UTF8')) <> hash) as mismatch_seq,
@@ -232,7 +228,6 @@ export async function checkChainRange(
   });
   const row = rows[0];
   return {
-    entries: Number(row?.entries ?? 0n),
     priorHash: row?.prior_hash ?? null,
     missingSeq: row?.missing_seq ?? null,
     mismatchSeq: row?.mismatch_seq ?? null,
@@ -241,8 +236,10 @@ export async function checkChainRange(
   };
 }
 
-function toEntry(platformId: Id, row: EntryRow, postings: Posting[]): Entry {
-  return {
+async function withPostings(db: Db, platformId: Id, rows: EntryRow[]): Promise<Entry[]> {
+  if (rows.length === 0) return [];
+  const postings = await selectPostings(db, platformId, rows.map((row) => row.seq));
+  return rows.map((row) => ({
     platformId,
     seq: row.seq,
     id: row.id,
@@ -253,15 +250,17 @@ function toEntry(platformId: Id, row: EntryRow, postings: Posting[]): Entry {
     reference: row.reference,
     actor: row.actor,
     occurredAtMs: Number(row.occurred_ms),
-    postings,
+    postings: postings.get(row.seq) ?? [],
     hash: row.hash,
-  };
+  }));
 }
 
-async function withPostings(db: Db, platformId: Id, rows: EntryRow[]): Promise<Entry[]> {
-  if (rows.length === 0) return [];
-  const postings = await selectPostings(db, platformId, rows.map((row) => row.seq));
-  return rows.map((row) => toEntry(platformId, row, postings.get(row.seq) ?? []));
+/** The stored hash of one entry, if it is in the journal. */
+export async function selectEntryHash(db: Db, platformId: Id, seq: bigint): Promise<string | null> {
+  const { rows } = await sql<{ hash: string }>`
+    select encode(hash, 'hex') as hash from ledger_entries
+    where platform_id = ${platformId}::uuid and seq = ${seq.toString()}::int8`.execute(db);
+  return rows[0]?.hash ?? null;
 }
 
 async function selectPostings(db: Db, platformId: Id, seqs: readonly bigint[]): Promise<Map<bigint, Posting[]>> {

@@ -41,6 +41,7 @@ import {
   readBook,
   selectAccounts,
   checkChainRange,
+  selectEntryHash,
   selectEntriesAfter,
   selectEntriesById,
 } from './ledger-rows.js';
@@ -363,17 +364,14 @@ export class SqlLedgerStore implements LedgerStore {
   async verifyChain(platformId: Id, from?: { seq: bigint; hash: string }): Promise<ChainCheck> {
     const book = await readBook(this.db, platformId);
     const start: ChainCheck = { ok: true, brokenAtSeq: null, reason: null, seq: from?.seq ?? 0n, hash: from?.hash ?? genesisHash };
-    if (book === undefined || book.seq <= start.seq) {
-      if (book !== undefined && book.seq < start.seq) {
-        return { ...start, ok: false, brokenAtSeq: book.seq + 1n, reason: `the book's head is at ${book.seq}, before the verified entry ${start.seq}` };
-      }
-      if (book !== undefined && book.hash !== start.hash) return { ...start, ok: false, brokenAtSeq: start.seq, reason: "the book's head hash is not the verified entry's" };
-      return start;
+    if (book === undefined) return start;
+    if (book.seq < start.seq) return { ...start, ok: false, brokenAtSeq: book.seq + 1n, reason: `the book's head is at ${book.seq}, before the verified entry ${start.seq}` };
+    if (book.seq === start.seq) {
+      return book.hash === start.hash ? start : { ...start, ok: false, brokenAtSeq: start.seq, reason: "the book's head hash is not the verified entry's" };
     }
     const end = book.seq;
     const chunk = BigInt(this.verifyChunkEntries);
-    const broken: ChainCheck[] = [];
-    const breakAt = (seq: bigint, reason: string) => broken.push({ ...start, ok: false, brokenAtSeq: seq, reason, seq: seq - 1n });
+    const broken: { seq: bigint; reason: string }[] = [];
     let next = start.seq;
     let endHash: string | null = null;
     const walk = async (): Promise<void> => {
@@ -384,21 +382,23 @@ export class SqlLedgerStore implements LedgerStore {
         next = through;
         const first = after === start.seq;
         const range = await checkChainRange(this.db, platformId, after, through, first ? start.hash : null);
-        if (first && after > 0n && range.priorHash !== start.hash) breakAt(after, `entry ${after} is not the entry verified before`);
-        else if (range.missingSeq !== null) breakAt(range.missingSeq, `entry ${range.missingSeq} is missing`);
-        else if (range.mismatchSeq !== null) breakAt(range.mismatchSeq, 'stored hash does not match the entry');
-        else if (range.lastSeq !== through) breakAt((range.lastSeq ?? after) + 1n, `entry ${(range.lastSeq ?? after) + 1n} is missing`);
+        const lastFound = range.lastSeq ?? after;
+        if (first && after > 0n && range.priorHash !== start.hash) broken.push({ seq: after, reason: `entry ${after} is not the entry verified before` });
+        else if (range.missingSeq !== null) broken.push({ seq: range.missingSeq, reason: `entry ${range.missingSeq} is missing` });
+        else if (range.mismatchSeq !== null) broken.push({ seq: range.mismatchSeq, reason: 'stored hash does not match the entry' });
+        else if (lastFound !== through) broken.push({ seq: lastFound + 1n, reason: `entry ${lastFound + 1n} is missing` });
         else if (through === end) endHash = range.lastHash;
       }
     };
     await Promise.all(Array.from({ length: this.verifyReadsInFlight }, walk));
-    const first = broken.sort((a, b) => ((a.brokenAtSeq ?? 0n) < (b.brokenAtSeq ?? 0n) ? -1 : 1))[0];
-    if (first !== undefined) return first;
     // A rewritten last entry (hash and all) leaves the book's head pointing at another.
-    if (endHash !== book.hash) {
-      return { ...start, ok: false, brokenAtSeq: end, reason: `the book's head is entry ${end}, which the journal does not end with`, seq: end - 1n };
-    }
-    return { ok: true, brokenAtSeq: null, reason: null, seq: end, hash: book.hash };
+    if (broken.length === 0 && endHash !== book.hash) broken.push({ seq: end, reason: `the book's head is entry ${end}, which the journal does not end with` });
+    const earliest = broken.sort((a, b) => (a.seq < b.seq ? -1 : 1))[0];
+    if (earliest === undefined) return { ok: true, brokenAtSeq: null, reason: null, seq: end, hash: book.hash };
+    // Every entry before the first broken one is verified: the walk can go on from there.
+    const verifiedSeq = earliest.seq - 1n;
+    const verifiedHash = verifiedSeq === start.seq ? start.hash : ((await selectEntryHash(this.db, platformId, verifiedSeq)) ?? start.hash);
+    return { ok: false, brokenAtSeq: earliest.seq, reason: earliest.reason, seq: verifiedSeq, hash: verifiedHash };
   }
 
   async drain(): Promise<void> {
