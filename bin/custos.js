@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=64
 // The `custos` command. Runs the compiled CLI (npm ci builds it through `prepare`).
 import { existsSync } from 'node:fs';
 

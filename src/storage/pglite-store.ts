@@ -1,8 +1,8 @@
 import { mkdir } from 'node:fs/promises';
-import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect } from 'kysely';
 import type { Database } from './database.js';
 import { migrate } from './migrator.js';
+import { PgliteThread } from './pglite-thread.js';
 import { SqlLedgerStore } from './sql-ledger-store.js';
 import type { SqlLedgerStoreOptions } from './sql-ledger-store.js';
 
@@ -11,16 +11,10 @@ export interface PgliteStoreOptions extends SqlLedgerStoreOptions {
   readonly dataDir?: string | undefined;
 }
 
-const int8Oid = 20;
-const dateOid = 1082;
-
-/** The embedded database: PostgreSQL compiled to WebAssembly, inside this process. */
+/** The embedded database: PostgreSQL compiled to WebAssembly, on its own thread of this process. */
 export async function openPgliteStore(options: PgliteStoreOptions = {}): Promise<SqlLedgerStore> {
   if (options.dataDir !== undefined) await mkdir(options.dataDir, { recursive: true });
-  const pglite = await PGlite.create(options.dataDir, {
-    // Exact money as bigint; business dates as their text, never shifted by a time zone.
-    parsers: { [int8Oid]: (value: string) => BigInt(value), [dateOid]: (value: string) => value },
-  });
+  const pglite = await PgliteThread.start(options.dataDir);
   await migrate((work) =>
     pglite.transaction((tx) =>
       work({

@@ -1,0 +1,154 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type { PGlite as KyselyPglite, PGliteQueryOptions, PGliteQueryResults, PGliteTransaction } from 'kysely';
+
+/** What a query returns across the thread boundary. */
+type Results = PGliteQueryResults<unknown>;
+
+interface Reply {
+  readonly id: number;
+  readonly value?: unknown;
+  readonly error?: Record<string, unknown>;
+}
+
+/**
+ * PGlite on its own worker thread, behind the subset of PGlite's API that Kysely and the
+ * migrator use. PostgreSQL compiled to WebAssembly is single-threaded and, in this process,
+ * would share the event loop with everything else: on its own thread it executes one batch
+ * while the main thread decides the next (ADR 0002), as a PostgreSQL server does.
+ *
+ * Transactions keep PGlite's meaning: exclusive, so a query from outside waits for them.
+ */
+export class PgliteThread implements KyselyPglite {
+  private readonly worker: Worker;
+  private readonly waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  private nextId = 1;
+  private failure: Error | undefined;
+  closed = false;
+  ready = false;
+  readonly waitReady: Promise<void>;
+
+  /** Starts PGlite on a new thread, in `dataDir` or, without one, in memory. */
+  static async start(dataDir: string | undefined): Promise<PgliteThread> {
+    const thread = new PgliteThread(new Worker(workerUrl, { workerData: { dataDir, ...(await pgliteAssets()) } }));
+    await thread.waitReady;
+    return thread;
+  }
+
+  private constructor(worker: Worker) {
+    this.worker = worker;
+    this.worker.unref();
+    this.worker.on('message', (reply: Reply) => this.settle(reply));
+    this.worker.on('error', (error) => this.fail(error));
+    this.worker.on('exit', (code) => this.fail(new Error(`the PGlite thread exited (code ${code})`)));
+    this.waitReady = this.call({ op: 'query', sql: 'select 1' }).then(() => {
+      this.ready = true;
+    });
+  }
+
+  async query<T>(sql: string, params?: unknown[], options?: PGliteQueryOptions): Promise<PGliteQueryResults<T>> {
+    return (await this.call({ op: 'query', sql, params, options: sendable(options) })) as PGliteQueryResults<T>;
+  }
+
+  async exec(sql: string): Promise<Results[]> {
+    return (await this.call({ op: 'exec', sql })) as Results[];
+  }
+
+  async transaction<T>(work: (tx: PGliteTransaction & { exec(sql: string): Promise<Results[]> }) => Promise<T>): Promise<T> {
+    const tx = (await this.call({ op: 'begin' })) as number;
+    let open = true;
+    const inside = {
+      query: async <R>(sql: string, params?: unknown[], options?: PGliteQueryOptions) =>
+        (await this.call({ op: 'query', tx, sql, params, options: sendable(options) })) as PGliteQueryResults<R>,
+      exec: async (sql: string) => (await this.call({ op: 'exec', tx, sql })) as Results[],
+      rollback: async () => {
+        open = false;
+        await this.call({ op: 'rollback', tx });
+      },
+    };
+    let result: T;
+    try {
+      result = await work(inside);
+    } catch (error) {
+      if (open) await this.call({ op: 'rollback', tx }).catch(() => {});
+      throw error;
+    }
+    if (open) await this.call({ op: 'commit', tx });
+    return result;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.call({ op: 'close' });
+    } finally {
+      await this.worker.terminate();
+    }
+  }
+
+  private call(message: Record<string, unknown>): Promise<unknown> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.closed && message.op !== 'close') return Promise.reject(new Error('PGlite is closed'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      // Like PGlite in the main thread, an idle database does not keep the process alive.
+      if (this.waiting.size === 1) this.worker.ref();
+      this.worker.postMessage({ ...message, id });
+    });
+  }
+
+  private settle(reply: Reply): void {
+    const waiter = this.waiting.get(reply.id);
+    if (waiter === undefined) return;
+    this.waiting.delete(reply.id);
+    if (this.waiting.size === 0) this.worker.unref();
+    if (reply.error === undefined) waiter.resolve(reply.value);
+    else waiter.reject(Object.assign(new Error(String(reply.error.message)), reply.error));
+  }
+
+  private fail(error: Error): void {
+    if (this.failure !== undefined) return;
+    this.failure = this.closed ? new Error('PGlite is closed') : error;
+    for (const waiter of this.waiting.values()) waiter.reject(this.failure);
+    this.waiting.clear();
+  }
+}
+
+const workerUrl = new URL('./pglite-thread-worker.mjs', import.meta.url);
+
+interface PgliteAssets {
+  readonly pgliteWasmModule: WebAssembly.Module;
+  readonly initdbWasmModule: WebAssembly.Module;
+  readonly fsBundle: Blob;
+}
+
+let assets: Promise<PgliteAssets> | undefined;
+
+/** The runtime's WebAssembly compiler (its value is not in the ES library types this project uses). */
+const compileWasm = (bytes: Uint8Array): Promise<WebAssembly.Module> =>
+  (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WebAssembly.Module> } }).WebAssembly.compile(bytes);
+
+/**
+ * PGlite's WebAssembly, compiled once per process and shared by every thread: a thread that
+ * compiled its own would spend seconds before its first query.
+ */
+function pgliteAssets(): Promise<PgliteAssets> {
+  assets ??= (async () => {
+    const dist = new URL('.', `file://${createRequire(import.meta.url).resolve('@electric-sql/pglite')}`);
+    const read = (name: string) => readFile(new URL(name, dist));
+    const [pglite, initdb, bundle] = await Promise.all([read('pglite.wasm'), read('initdb.wasm'), read('pglite.data')]);
+    const [pgliteWasmModule, initdbWasmModule] = await Promise.all([compileWasm(pglite), compileWasm(initdb)]);
+    return { pgliteWasmModule, initdbWasmModule, fsBundle: new Blob([bundle]) };
+  })();
+  return assets;
+}
+
+/** Options without functions (parsers and serializers are the thread's own). */
+function sendable(options: PGliteQueryOptions | undefined): PGliteQueryOptions | undefined {
+  if (options === undefined) return undefined;
+  const { rowMode, paramTypes } = options;
+  return { rowMode, paramTypes };
+}
