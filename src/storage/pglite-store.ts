@@ -13,8 +13,41 @@ export interface PgliteStoreOptions extends SqlLedgerStoreOptions {
 
 /** The embedded database: PostgreSQL compiled to WebAssembly, on its own thread of this process. */
 export async function openPgliteStore(options: PgliteStoreOptions = {}): Promise<SqlLedgerStore> {
-  if (options.dataDir !== undefined) await mkdir(options.dataDir, { recursive: true });
-  const pglite = await PgliteThread.start(options.dataDir);
+  let pglite: PgliteThread;
+  if (options.dataDir === undefined) {
+    pglite = await PgliteThread.start(undefined, await migratedInMemory());
+  } else {
+    await mkdir(options.dataDir, { recursive: true });
+    pglite = await PgliteThread.start(options.dataDir);
+  }
+  await migrateOn(pglite);
+  const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) });
+  return new SqlLedgerStore(db, () => db.destroy(), options);
+}
+
+let migratedTemplate: Promise<Blob> | undefined;
+
+/**
+ * An empty, migrated database, made once per process: a database in memory starts as a copy
+ * of it, in about a quarter of the time that creating and migrating one takes.
+ */
+function migratedInMemory(): Promise<Blob> {
+  migratedTemplate ??= (async () => {
+    const pglite = await PgliteThread.start(undefined);
+    try {
+      await migrateOn(pglite);
+      return await pglite.dump();
+    } finally {
+      await pglite.close();
+    }
+  })().catch((error: unknown) => {
+    migratedTemplate = undefined;
+    throw error;
+  });
+  return migratedTemplate;
+}
+
+async function migrateOn(pglite: PgliteThread): Promise<void> {
   await migrate((work) =>
     pglite.transaction((tx) =>
       work({
@@ -26,6 +59,4 @@ export async function openPgliteStore(options: PgliteStoreOptions = {}): Promise
       }),
     ),
   );
-  const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) });
-  return new SqlLedgerStore(db, () => db.destroy(), options);
 }

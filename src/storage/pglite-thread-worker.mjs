@@ -15,6 +15,8 @@ const ready = PGlite.create(workerData.dataDir, {
   pgliteWasmModule: workerData.pgliteWasmModule,
   initdbWasmModule: workerData.initdbWasmModule,
   fsBundle: workerData.fsBundle,
+  // A database to start from instead of an empty one (a tarball of a data directory).
+  loadDataDir: workerData.loadDataDir,
   // Exact money as bigint; business dates as their text, never shifted by a time zone.
   parsers: { [int8Oid]: (/** @type {string} */ value) => BigInt(value), [dateOid]: (/** @type {string} */ value) => value },
 });
@@ -56,6 +58,8 @@ async function handle(message) {
       await transaction.done.catch(() => {});
       return null;
     }
+    case 'dump':
+      return pglite.dumpDataDir('none');
     case 'close':
       await pglite.close();
       return null;

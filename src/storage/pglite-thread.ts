@@ -29,9 +29,13 @@ export class PgliteThread implements KyselyPglite {
   ready = false;
   readonly waitReady: Promise<void>;
 
-  /** Starts PGlite on a new thread, in `dataDir` or, without one, in memory. */
-  static async start(dataDir: string | undefined): Promise<PgliteThread> {
-    const thread = new PgliteThread(new Worker(workerUrl, { workerData: { dataDir, ...(await pgliteAssets()) } }));
+  /**
+   * Starts PGlite on a new thread, in `dataDir` or, without one, in memory; from the data
+   * directory `load` holds (a `dump()`), or from an empty database.
+   */
+  static async start(dataDir: string | undefined, load?: Blob): Promise<PgliteThread> {
+    const workerData = { dataDir, loadDataDir: load, ...(await pgliteAssets()) };
+    const thread = new PgliteThread(new Worker(workerUrl, { workerData }));
     await thread.waitReady;
     return thread;
   }
@@ -76,6 +80,11 @@ export class PgliteThread implements KyselyPglite {
     }
     if (open) await this.call({ op: 'commit', tx });
     return result;
+  }
+
+  /** The whole data directory, as a tarball to `start` another database from. */
+  async dump(): Promise<Blob> {
+    return (await this.call({ op: 'dump' })) as Blob;
   }
 
   async close(): Promise<void> {

@@ -1,12 +1,19 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PgliteThread } from '../../src/storage/pglite-thread.js';
 
 describe('PGlite on its own thread', () => {
   let pglite: PgliteThread;
+  let withTable: Blob;
+
+  beforeAll(async () => {
+    const first = await PgliteThread.start(undefined);
+    await first.exec('create table t (id int8 primary key, note text not null)');
+    withTable = await first.dump();
+    await first.close();
+  });
 
   beforeEach(async () => {
-    pglite = await PgliteThread.start(undefined);
-    await pglite.exec('create table t (id int8 primary key, note text not null)');
+    pglite = await PgliteThread.start(undefined, withTable);
   });
 
   afterEach(async () => {
@@ -66,6 +73,19 @@ describe('PGlite on its own thread', () => {
       .catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(Error);
     expect(await count()).toBe(0n);
+  });
+
+  it('starts another database from a dump of this one: same rows, then each its own', async () => {
+    await pglite.query('insert into t values (1, $1)', ['before the dump']);
+    const copy = await PgliteThread.start(undefined, await pglite.dump());
+    try {
+      await copy.query('insert into t values (2, $1)', ['only in the copy']);
+      await pglite.query('insert into t values (3, $1)', ['only in the original']);
+      expect((await copy.query<{ id: bigint }>('select id from t order by id')).rows).toEqual([{ id: 1n }, { id: 2n }]);
+      expect((await pglite.query<{ id: bigint }>('select id from t order by id')).rows).toEqual([{ id: 1n }, { id: 3n }]);
+    } finally {
+      await copy.close();
+    }
   });
 
   it('answers every call after close with an error', async () => {
