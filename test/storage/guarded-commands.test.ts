@@ -152,6 +152,43 @@ for (const adapter of ADAPTERS) {
       expect((await store.getAccounts(platformId, [member]))[0]?.creditsPostedMinor).toBe(before);
     });
 
+    it('reads, updates and sets long lists of rows (planned by their key) exactly as short ones', async () => {
+      const ids = Array.from({ length: 150 }, () => newId());
+      await store.execute(platformId, {
+        guards: ids.map((id) => ({ table: 'test_widgets', id, version: null })),
+        writes: ids.map((id) => ({ table: 'test_widgets', mode: 'insert' as const, row: row(id, 1, 7n) })),
+      });
+      const updated = ids.slice(0, 100);
+      expect(
+        await store.execute(platformId, {
+          guards: updated.map((id) => ({ table: 'test_widgets', id, version: 1 })),
+          writes: updated.map((id) => ({ table: 'test_widgets', mode: 'update' as const, row: row(id, 2, 8n, 'updated') })),
+        }),
+      ).toEqual({ code: 'ok', entry: undefined });
+      const versions = ids.map((_, i) => (i < 100 ? 2 : 1));
+      const setAll = (read: number[], note: string): BookCommand => ({
+        entry: transfer(source, member, 1n),
+        guards: ids.map((id, i) => ({ table: 'test_widgets', id, version: read[i] ?? 0 })),
+        writes: [{ table: 'test_widgets', mode: 'set', ids, versions: ids.map((_, i) => read[i] ?? 0), changes: { note } }],
+      });
+      // The last row read at a version it no longer has: none of the 150 is set.
+      expect(await store.execute(platformId, setAll([...versions.slice(0, 149), 9], 'stale'))).toEqual({ code: 'state_changed' });
+      expect(await widget(ids[0]!)).toEqual({ version: 2, amount: 8n, note: 'updated' });
+      expect((await store.execute(platformId, setAll(versions, 'all'))).code).toBe('ok');
+      expect(await widget(ids[0]!)).toEqual({ version: 3, amount: 8n, note: 'all' });
+      expect(await widget(ids[149]!)).toEqual({ version: 2, amount: 7n, note: 'all' });
+      // A long set whose statement finds one row at another version writes nothing.
+      const next = ids.map((_, i) => (i < 100 ? 3 : 2));
+      await expect(
+        store.execute(platformId, {
+          entry: transfer(source, member, 1n),
+          guards: ids.map((id, i) => ({ table: 'test_widgets', id, version: next[i] ?? 0 })),
+          writes: [{ table: 'test_widgets', mode: 'set', ids, versions: next.map((v, i) => (i === 120 ? 7 : v)), changes: { note: 'x' } }],
+        }),
+      ).rejects.toThrow(/updating test_widgets: 149 of 150 rows found/);
+      expect(await widget(ids[0]!)).toEqual({ version: 3, amount: 8n, note: 'all' });
+    });
+
     it('refuses tables it was not given', async () => {
       await expect(
         store.execute(platformId, { guards: [{ table: 'ledger_entries', id: newId(), version: null }] }),
