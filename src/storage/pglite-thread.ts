@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { PGlite as KyselyPglite, PGliteQueryOptions, PGliteQueryResults, PGliteTransaction } from 'kysely';
 
@@ -128,25 +129,25 @@ export class PgliteThread implements KyselyPglite {
 
 const workerUrl = new URL('./pglite-thread-worker.mjs', import.meta.url);
 
+/** A compiled WebAssembly module: opaque here, handed to the worker as it is. */
+type WasmModule = object;
+
 interface PgliteAssets {
-  readonly pgliteWasmModule: WebAssembly.Module;
-  readonly initdbWasmModule: WebAssembly.Module;
+  readonly pgliteWasmModule: WasmModule;
+  readonly initdbWasmModule: WasmModule;
   readonly fsBundle: Blob;
 }
 
 let assets: Promise<PgliteAssets> | undefined;
 
 /** The runtime's WebAssembly compiler (its value is not in the ES library types this project uses). */
-const compileWasm = (bytes: Uint8Array): Promise<WebAssembly.Module> =>
-  (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WebAssembly.Module> } }).WebAssembly.compile(bytes);
+const compileWasm = (bytes: Uint8Array): Promise<WasmModule> =>
+  (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> } }).WebAssembly.compile(bytes);
 
-/**
- * PGlite's WebAssembly, compiled once per process and shared by every thread: a thread that
- * compiled its own would spend seconds before its first query.
- */
+/** PGlite's WebAssembly and file bundle, read and compiled once per process and handed to every thread. */
 function pgliteAssets(): Promise<PgliteAssets> {
   assets ??= (async () => {
-    const dist = new URL('.', `file://${createRequire(import.meta.url).resolve('@electric-sql/pglite')}`);
+    const dist = new URL('.', pathToFileURL(createRequire(import.meta.url).resolve('@electric-sql/pglite')));
     const read = (name: string) => readFile(new URL(name, dist));
     const [pglite, initdb, bundle] = await Promise.all([read('pglite.wasm'), read('initdb.wasm'), read('pglite.data')]);
     const [pgliteWasmModule, initdbWasmModule] = await Promise.all([compileWasm(pglite), compileWasm(initdb)]);
