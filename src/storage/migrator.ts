@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
+import { plainArray } from './pg-array.js';
 
 /** What the migrator needs from a database connection inside one transaction. */
 export interface MigrationConnection {
@@ -79,7 +80,7 @@ export async function migrate(inTransaction: InTransaction, migrations?: Migrati
 export async function migrationsApplied(query: MigrationConnection['query']): Promise<boolean> {
   const migrations = await loadMigrations();
   const rows = await query<{ version: number }>(`select version from schema_migrations where version = any($1::int[])`, [
-    `{${migrations.map((m) => m.version).join(',')}}`,
+    plainArray(migrations.map((m) => m.version)),
   ]);
   return rows.length === migrations.length;
 }

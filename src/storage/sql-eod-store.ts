@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Kysely, RawBuilder } from 'kysely';
 import type { Id } from '../ledger/index.js';
 import type { Database } from './database.js';
+import { plainArray } from './pg-array.js';
 
 /** Tables that book commands write for the day's files. */
 export const eodTables = ['trade_movements'] as const;
@@ -242,7 +243,7 @@ export class SqlEodStore {
       select coalesce(sum(p.amount), 0)::text as amount
       from reconciliation_matches m
       join payins p on p.platform_id = m.platform_id and p.id = m.object_id
-      where m.platform_id = ${platformId}::uuid and m.reconciliation_id = any(${`{${latest.map((r) => r.id).join(',')}}`}::uuid[])
+      where m.platform_id = ${platformId}::uuid and m.reconciliation_id = any(${plainArray(latest.map((r) => r.id))}::uuid[])
         and m.object_type = 'payin' and m.outcome = 'matched' and p.status = 'succeeded'`.execute(this.db);
     return BigInt(rows[0]?.amount ?? '0');
   }
@@ -277,7 +278,7 @@ export class SqlEodStore {
     const { rows } = await sql<{ id: string; version: number; member_id: string; remaining: bigint }>`
       select l.id, l.version, l.member_id, l.remaining
       from proceeds_lots l
-      where l.platform_id = ${cut.platformId}::uuid and l.member_id = any(${`{${members.map((m) => m.memberId).join(',')}}`}::uuid[])
+      where l.platform_id = ${cut.platformId}::uuid and l.member_id = any(${plainArray(members.map((m) => m.memberId))}::uuid[])
         and l.bucket = 'pending' and l.remaining > 0 and l.business_date <= ${cut.businessDate}::date
         -- Booked by the day's end: not by an entry after it (a lot commits with its entry, so
         -- a lot seen has its entry; the few entries after the cut are one small hash).
