@@ -77,19 +77,30 @@ export class GuardedRows {
    * only sets columns on (`RowSet`) are read without a row lock: every writer of a guarded
    * table holds the book's lock, and the set statement checks each row's version again, so a
    * row lock there would only cost a WAL record per row (tens of thousands at a close).
+   * Rows in `taken` are not read at all: their versions come from the commands
+   * (`versionsSetRowsCheck`), and the set statement checks them.
    */
-  async lockVersions(db: Kysely<Database>, platformId: Id, guards: readonly RowGuard[], setRows: ReadonlySet<string> = new Set()): Promise<RowVersions> {
-    const byTable = new Map<string, { locked: Set<string>; read: Set<string> }>();
+  async lockVersions(
+    db: Kysely<Database>,
+    platformId: Id,
+    guards: readonly RowGuard[],
+    setRows: ReadonlySet<string> = new Set(),
+    taken: ReadonlyMap<string, number> = new Map(),
+  ): Promise<RowVersions> {
+    const byTable = new Map<string, { locked: Set<string>; read: Set<string>; taken: Map<string, number> }>();
     for (const guard of guards) {
       let ids = byTable.get(guard.table);
-      if (ids === undefined) byTable.set(guard.table, (ids = { locked: new Set(), read: new Set() }));
-      (setRows.has(rowKey(guard.table, guard.id)) ? ids.read : ids.locked).add(guard.id);
+      if (ids === undefined) byTable.set(guard.table, (ids = { locked: new Set(), read: new Set(), taken: new Map() }));
+      const key = rowKey(guard.table, guard.id);
+      const version = taken.get(key);
+      if (version !== undefined) ids.taken.set(guard.id, version);
+      else (setRows.has(key) ? ids.read : ids.locked).add(guard.id);
     }
     const versions: RowVersions = new Map();
     for (const table of [...byTable.keys()].sort()) {
       const shape = await this.shape(db, table);
-      const { locked, read } = byTable.get(table) ?? { locked: new Set<string>(), read: new Set<string>() };
-      const found = new Map<string, number | null>();
+      const { locked, read, taken: given } = byTable.get(table) ?? { locked: new Set<string>(), read: new Set<string>(), taken: new Map<string, number>() };
+      const found = new Map<string, number | null>(given);
       for (const [ids, lock] of [
         [[...locked].sort(), true],
         [[...read].sort(), false],
@@ -165,9 +176,17 @@ export class GuardedRows {
                unnest(${textArray(ids)}::${sql.raw(shape.idType)}[], ${plainArray(versions)}::int4[]) as g(id, version)
           where t.platform_id = ${platformId}::uuid and t.id = g.id and t.version = g.version`.execute(db),
       );
-      // Fewer rows: one was changed since it was read, by a writer outside the book's lock.
-      expectRows(table, result.numAffectedRows, ids.length);
+      // Fewer rows: a version taken from the commands was not the row's, or a row was changed
+      // since it was read, by a writer outside the book's lock.
+      if (Number(result.numAffectedRows ?? 0n) !== ids.length) throw new SetRowsMoved(table, result.numAffectedRows, ids.length);
     }
+  }
+}
+
+/** A set statement found fewer of its rows at the versions it names than it names. */
+export class SetRowsMoved extends Error {
+  constructor(table: string, affected: bigint | undefined, expected: number) {
+    super(`updating ${table}: ${String(affected)} of ${expected} rows found`);
   }
 }
 
@@ -215,6 +234,46 @@ export function setRowsOf(commands: readonly { readonly writes?: readonly (RowWr
     for (const write of command.writes ?? []) if (write.mode === 'set') for (const id of write.ids) keys.add(rowKey(write.table, id));
   }
   return keys;
+}
+
+/**
+ * Rows whose versions a batch may take from its commands instead of reading them: rows that
+ * every command guarding them also sets, at the version it guards, and that no command
+ * inserts or updates whole. The set statement checks each row's version as it writes it, so
+ * a version taken wrongly cannot be written over; `takenVersionsUnchecked` names the other
+ * way one could matter. Keys are `rowKey`s; the version is the first guard's.
+ */
+export function versionsSetRowsCheck(commands: readonly { readonly guards?: readonly RowGuard[] | undefined; readonly writes?: readonly (RowWrite | RowSet)[] | undefined }[]): Map<string, number> {
+  const taken = new Map<string, number>();
+  const excluded = new Set<string>();
+  for (const command of commands) {
+    const sets = new Map<string, number>();
+    for (const write of command.writes ?? []) {
+      if (write.mode === 'set') write.ids.forEach((id, i) => sets.set(rowKey(write.table, id), write.versions[i] ?? -1));
+      else if (typeof write.row.id === 'string') excluded.add(rowKey(write.table, write.row.id));
+    }
+    for (const guard of command.guards ?? []) {
+      const key = rowKey(guard.table, guard.id);
+      if (guard.version === null || sets.get(key) !== guard.version) excluded.add(key);
+      else if (!taken.has(key)) taken.set(key, guard.version);
+    }
+  }
+  for (const key of excluded) taken.delete(key);
+  return taken;
+}
+
+/**
+ * Whether a command that did not apply consulted a version taken from the commands. Only
+ * the commands that apply have their versions checked (by their set statements), so such a
+ * batch must be decided again on versions read: its refusals could otherwise differ.
+ */
+export function takenVersionsUnchecked(
+  commands: readonly { readonly guards?: readonly RowGuard[] | undefined }[],
+  results: readonly { readonly code: string }[],
+  taken: ReadonlyMap<string, number>,
+): boolean {
+  if (taken.size === 0) return false;
+  return commands.some((command, i) => results[i]?.code !== 'ok' && (command.guards ?? []).some((guard) => taken.has(rowKey(guard.table, guard.id))));
 }
 
 /** Rows a command writes: the weight it adds to a batch. */

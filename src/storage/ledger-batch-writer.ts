@@ -21,7 +21,7 @@ import { limits } from '../limits.js';
 import { sameHead } from './book-memory.js';
 import type { BookHead, BookMemories, BookMemory } from './book-memory.js';
 import type { Database } from './database.js';
-import { advanceVersions, guardsHold, setRowsOf } from './guarded-rows.js';
+import { SetRowsMoved, advanceVersions, guardsHold, setRowsOf, takenVersionsUnchecked, versionsSetRowsCheck } from './guarded-rows.js';
 import type { GuardedRows } from './guarded-rows.js';
 import type { BatchObserver, WriteStats } from './sql-ledger-store.js';
 import {
@@ -113,17 +113,20 @@ export class LedgerBatchWriter {
       if (prepared !== null) decided.fire();
       await previousCommitted;
       const existing = new Map<Id, Entry>();
+      // Versions of rows only set are taken from the commands until that proves wrong once.
+      let taken = versionsSetRowsCheck(commands);
       for (let attempt = 0; ; attempt++) {
         try {
           const results = await this.db
             .transaction()
-            .execute((trx) => this.attempt(trx, platformId, memory, commands, prepared, existing, decided.fire));
+            .execute((trx) => this.attempt(trx, platformId, memory, commands, prepared, existing, taken, decided.fire));
           this.count(results, (performance.now() - startedMs) / 1000);
           return results;
         } catch (error) {
           this.memories.forget(memory);
           prepared = null;
-          if (error instanceof StaleSpeculation) {
+          if (error instanceof StaleSpeculation || ((error instanceof SetRowsMoved || error instanceof UncheckedVersions) && taken.size > 0)) {
+            if (!(error instanceof StaleSpeculation)) taken = new Map();
             this.stats.batchesRedecided++;
             continue;
           }
@@ -195,6 +198,7 @@ export class LedgerBatchWriter {
     commands: readonly BookCommand[],
     prepared: Prepared | null,
     existing: ReadonlyMap<Id, Entry>,
+    taken: ReadonlyMap<string, number>,
     onDecided: () => void,
   ): Promise<CommandResult[]> {
     const head = await lockBook(trx, platformId);
@@ -206,7 +210,7 @@ export class LedgerBatchWriter {
       statement = prepared.statement;
     } else {
       if (prepared !== null) throw new StaleSpeculation();
-      decided = await this.decideUnderLock(trx, platformId, memory, head, commands, existing);
+      decided = await this.decideUnderLock(trx, platformId, memory, head, commands, existing, taken);
       const decision = decided.decision;
       // The next batch may build on this one now; write() forgets the book if this one fails.
       this.memories.remember(memory, { ...decision.head, version: versionAfter(head, decision) }, decision.accounts);
@@ -226,6 +230,7 @@ export class LedgerBatchWriter {
     head: BookHead,
     commands: readonly BookCommand[],
     existing: ReadonlyMap<Id, Entry>,
+    taken: ReadonlyMap<string, number>,
   ): Promise<Decided> {
     if (memory.head === null || !sameHead(memory.head, head)) {
       this.memories.forget(memory);
@@ -235,7 +240,7 @@ export class LedgerBatchWriter {
     const pendings = await selectPendings(trx, platformId, pendingIdsOf(inputs));
     const loaded = await this.loadMissing(trx, platformId, inputs, pendings, memory.accounts);
     this.memories.remember(memory, head, loaded.values());
-    const versions = await this.rows.lockVersions(trx, platformId, commands.flatMap((command) => command.guards ?? []), setRowsOf(commands));
+    const versions = await this.rows.lockVersions(trx, platformId, commands.flatMap((command) => command.guards ?? []), setRowsOf(commands), taken);
     const view: BookView = {
       account: (id) => memory.accounts.get(id),
       pending: (id) => pendings.get(id),
@@ -256,6 +261,7 @@ export class LedgerBatchWriter {
       advanceVersions(command.writes, versions);
       writes.push(...(command.writes ?? []));
     }
+    if (takenVersionsUnchecked(commands, results, taken)) throw new UncheckedVersions();
     return { decision: decider.finish(), results, writes };
   }
 
@@ -348,6 +354,13 @@ function signal(): { promise: Promise<void>; fire: () => void } {
 class StaleSpeculation extends Error {
   constructor() {
     super('the book moved under a batch decided ahead');
+  }
+}
+
+/** A command refused on versions taken from the commands: only versions read may refuse. */
+class UncheckedVersions extends Error {
+  constructor() {
+    super('a refused command consulted versions not read');
   }
 }
 

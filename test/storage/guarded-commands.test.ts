@@ -189,6 +189,39 @@ for (const adapter of ADAPTERS) {
       expect(await widget(ids[0]!)).toEqual({ version: 3, amount: 8n, note: 'all' });
     });
 
+    it('takes the versions of rows it only sets from the commands, and decides again on versions read when one was wrong', async () => {
+      const ids = [newId(), newId()];
+      await store.execute(platformId, {
+        guards: ids.map((id) => ({ table: 'test_widgets', id, version: null })),
+        writes: ids.map((id) => ({ table: 'test_widgets', mode: 'insert' as const, row: row(id, 1, 3n) })),
+      });
+      const setAt = (versions: number[], note: string, entry = transfer(source, member, 1n)): BookCommand => ({
+        entry,
+        guards: ids.map((id, i) => ({ table: 'test_widgets', id, version: versions[i] ?? 0 })),
+        writes: [{ table: 'test_widgets', mode: 'set', ids, versions: ids.map((_, i) => versions[i] ?? 0), changes: { note } }],
+      });
+      const redecided = (): number => store.stats.batchesRedecided;
+      // Right versions: written on the versions given, without deciding again.
+      let before = redecided();
+      expect((await store.execute(platformId, setAt([1, 1], 'first'))).code).toBe('ok');
+      expect(redecided()).toBe(before);
+      expect(await widget(ids[1]!)).toEqual({ version: 2, amount: 3n, note: 'first' });
+      // A wrong version fails the set statement; decided again on versions read, the command
+      // is refused as stale and nothing of it is written.
+      const credits = (await store.getAccounts(platformId, [member]))[0]?.creditsPostedMinor;
+      before = redecided();
+      expect(await store.execute(platformId, setAt([2, 1], 'stale'))).toEqual({ code: 'state_changed' });
+      expect(redecided()).toBe(before + 1);
+      expect(await widget(ids[0]!)).toEqual({ version: 2, amount: 3n, note: 'first' });
+      expect((await store.getAccounts(platformId, [member]))[0]?.creditsPostedMinor).toBe(credits);
+      // A refused command never answers on versions it did not read: stale rows answer
+      // state_changed as they would have, right ones the entry's own refusal.
+      const unknown = transfer(newId(), member, 1n);
+      expect(await store.execute(platformId, setAt([2, 1], 'x', unknown))).toEqual({ code: 'state_changed' });
+      expect(await store.execute(platformId, setAt([2, 2], 'x', unknown))).toMatchObject({ code: 'debit_account_not_found' });
+      expect(await widget(ids[0]!)).toEqual({ version: 2, amount: 3n, note: 'first' });
+    });
+
     it('refuses tables it was not given', async () => {
       await expect(
         store.execute(platformId, { guards: [{ table: 'ledger_entries', id: newId(), version: null }] }),
