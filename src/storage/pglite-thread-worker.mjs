@@ -29,6 +29,8 @@ class RollBack extends Error {}
 /** @param {any} message */
 async function handle(message) {
   const pglite = await ready;
+  // A transaction begins with its first statement (pglite-thread.ts).
+  if (message.begin === true) await begin(pglite, message.tx);
   const target = message.tx === undefined ? pglite : transactionOf(message.tx).tx;
   switch (message.op) {
     case 'query': {
@@ -39,8 +41,6 @@ async function handle(message) {
       const results = await target.exec(message.sql);
       return results.map((result) => ({ rows: result.rows, affectedRows: result.affectedRows, fields: result.fields }));
     }
-    case 'begin':
-      return begin(pglite, message.id);
     case 'commit': {
       const transaction = transactionOf(message.tx);
       transaction.finish(true);

@@ -25,6 +25,7 @@ export class PgliteThread implements KyselyPglite {
   private readonly worker: Worker;
   private readonly waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   private nextId = 1;
+  private nextTransaction = 1;
   private failure: Error | undefined;
   closed = false;
   ready = false;
@@ -60,26 +61,39 @@ export class PgliteThread implements KyselyPglite {
     return (await this.call({ op: 'exec', sql })) as Results[];
   }
 
+  /**
+   * A transaction begins with its first statement, in the same message: one crossing fewer
+   * per transaction, while the database thread would otherwise wait for this one to answer.
+   * One that runs no statement never reaches the database.
+   */
   async transaction<T>(work: (tx: PGliteTransaction & { exec(sql: string): Promise<Results[]> }) => Promise<T>): Promise<T> {
-    const tx = (await this.call({ op: 'begin' })) as number;
+    const tx = this.nextTransaction++;
+    let begun = false;
     let open = true;
-    const inside = {
-      query: async <R>(sql: string, params?: unknown[], options?: PGliteQueryOptions) =>
-        (await this.call({ op: 'query', tx, sql, params, options: sendable(options) })) as PGliteQueryResults<R>,
-      exec: async (sql: string) => (await this.call({ op: 'exec', tx, sql })) as Results[],
-      rollback: async () => {
-        open = false;
-        await this.call({ op: 'rollback', tx });
-      },
+    const inside = (op: 'query' | 'exec', fields: Record<string, unknown>): Promise<unknown> => {
+      if (!open) return Promise.reject(new Error(`transaction ${tx} is over`));
+      const begin = !begun;
+      begun = true;
+      return this.call({ op, tx, begin, ...fields });
+    };
+    const end = async (commit: boolean): Promise<void> => {
+      if (!open) return;
+      open = false;
+      if (begun) await this.call({ op: commit ? 'commit' : 'rollback', tx });
     };
     let result: T;
     try {
-      result = await work(inside);
+      result = await work({
+        query: async <R>(sql: string, params?: unknown[], options?: PGliteQueryOptions) =>
+          (await inside('query', { sql, params, options: sendable(options) })) as PGliteQueryResults<R>,
+        exec: async (sql: string) => (await inside('exec', { sql })) as Results[],
+        rollback: () => end(false),
+      });
     } catch (error) {
-      if (open) await this.call({ op: 'rollback', tx }).catch(() => {});
+      await end(false).catch(() => {});
       throw error;
     }
-    if (open) await this.call({ op: 'commit', tx });
+    await end(true);
     return result;
   }
 

@@ -75,6 +75,22 @@ describe('PGlite on its own thread', () => {
     expect(await count()).toBe(0n);
   });
 
+  it('begins a transaction with its first statement, ends it once, and refuses statements after', async () => {
+    expect(await pglite.transaction(async () => 'no statement')).toBe('no statement');
+    let kept: Parameters<Parameters<PgliteThread['transaction']>[0]>[0] | undefined;
+    await pglite.transaction(async (tx) => {
+      kept = tx;
+      await tx.query('insert into t values (1, $1)', ['rolled back']);
+      await tx.rollback();
+    });
+    expect(await count()).toBe(0n);
+    await expect(kept!.query('select 1')).rejects.toThrow(/is over/);
+    await pglite.transaction(async (tx) => {
+      await tx.query('insert into t values (2, $1)', ['committed']);
+    });
+    expect(await count()).toBe(1n);
+  });
+
   it('starts another database from a dump of this one: same rows, then each its own', async () => {
     await pglite.query('insert into t values (1, $1)', ['before the dump']);
     const copy = await PgliteThread.start(undefined, await pglite.dump());
