@@ -32,6 +32,7 @@ import {
   selectPendings,
 } from './ledger-rows.js';
 import { plainArray, textArray } from './pg-array.js';
+import { isUniqueViolation } from './pg-errors.js';
 
 export type { Clock } from '../clock.js';
 
@@ -330,15 +331,19 @@ export class LedgerBatchWriter {
     statement: WriteStatement | null,
   ): Promise<bigint> {
     if (decision.entries.length === 0) return head.version;
-    const { rows } = await (statement ?? writeStatement(platformId, decision, memory.nums)).execute(trx);
+    const { rows } = await (statement ?? writeStatement(platformId, decision, memory.nums)).execute(trx).catch((error: unknown) => {
+      if (isUniqueViolation(error, entryIdConstraint)) throw new ExistingIdsFound(decision.entries.map((entry) => entry.id));
+      throw error;
+    });
     const row = rows[0];
     assert.ok(row !== undefined);
-    if (row.inserted !== decision.entries.length) {
-      throw new ExistingIdsFound(decision.entries.map((entry) => entry.id));
-    }
+    assert.equal(row.inserted, decision.entries.length, 'every entry of the batch is inserted');
     return row.version;
   }
 }
+
+/** The key that makes an entry id name one entry per book (migration 0001). */
+const entryIdConstraint = 'ledger_entries_platform_id_id_key';
 
 function versionAfter(head: BookHead, decision: BatchDecision): bigint {
   return decision.entries.length > 0 ? head.version + 1n : head.version;
@@ -407,7 +412,8 @@ function writeStatement(platformId: Id, decision: BatchDecision, nums: ReadonlyM
                   ${e.timeoutMs}::int8[], ${e.command}::text[], ${e.reference}::text[], ${e.actor}::text[],
                   ${e.postingCount}::int2[], ${e.hash}::text[])
         as u(seq, id, kind, pending_id, timeout_ms, command, reference, actor, posting_count, hash)
-      on conflict (platform_id, id) do nothing
+      -- No "on conflict": a stored id fails the statement (the batch is then decided again
+      -- knowing it), and every new row is spared the speculative insert's extra probe and record.
       returning 1
     ), new_postings as (
       insert into ledger_postings (platform_id, entry_seq, idx, debit_account, credit_account, amount,

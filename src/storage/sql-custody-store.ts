@@ -19,6 +19,7 @@ import type {
   VerificationKind,
 } from '../custody/records.js';
 import type { CardsTable, CredentialsTable, CustodyDatabase, Database, MembersTable } from './database.js';
+import { isUniqueViolation } from './pg-errors.js';
 import { createAccountsIn } from './ledger-accounts.js';
 import type { CardEvent } from '../custody/card-service.js';
 
@@ -657,10 +658,4 @@ function toCard(row: Selectable<CardsTable>): CardRecord {
     boundAtMs: toMs(row.bound_at),
     endedAtMs: toMs(row.ended_at),
   };
-}
-
-function isUniqueViolation(error: unknown, constraint: string): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const e = error as { code?: unknown; constraint?: unknown; message?: unknown };
-  return e.code === '23505' && (e.constraint === constraint || String(e.message).includes(constraint));
 }

@@ -3,6 +3,7 @@ import type { Kysely, RawBuilder, Transaction } from 'kysely';
 import type { Id } from '../ledger/index.js';
 import type { Database } from './database.js';
 import { plainArray, textArray } from './pg-array.js';
+import { isUniqueViolation } from './pg-errors.js';
 
 /**
  * Reconciliation's own tables (migrations/0005_reconciliation.sql) and the batched reads of
@@ -171,11 +172,6 @@ function msOf(value: Date | null): number | null {
 /** Our records in id order: should two share a key, the oldest wins, every time. */
 function byObjectId(a: OurRecord, b: OurRecord): number {
   return a.objectId < b.objectId ? -1 : a.objectId > b.objectId ? 1 : 0;
-}
-
-/** True for PostgreSQL's unique_violation, as both drivers report it. */
-export function isUniqueViolation(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23505';
 }
 
 export class SqlReconciliationStore {
