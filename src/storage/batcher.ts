@@ -117,14 +117,18 @@ export class Batcher<I, O> {
     if (batch.length === 0) return this.settle(key, queue);
     queue.running++;
     void this.run(key, batch.map((w) => w.item)).then(
-      (results) => batch.forEach((w, index) => w.resolve(results[index] as O)),
-      (error: unknown) => batch.forEach((w) => w.reject(error)),
-    ).finally(() => {
-      queue.running--;
-      if (queue.waiting.length > 0) this.schedule(key, queue);
-      else this.settle(key, queue);
-    });
+      (results) => this.finish(key, queue, () => answerInSlices(batch, results, 0)),
+      (error: unknown) => this.finish(key, queue, () => batch.forEach((w) => w.reject(error))),
+    );
     if (queue.waiting.length > 0) this.schedule(key, queue);
+  }
+
+  /** A batch is done: the next one is scheduled before its callers hear of it. */
+  private finish(key: string, queue: KeyQueue<I, O>, answer: () => void): void {
+    queue.running--;
+    if (queue.waiting.length > 0) this.schedule(key, queue);
+    else this.settle(key, queue);
+    answer();
   }
 
   private take(queue: KeyQueue<I, O>): Waiting<I, O>[] {
@@ -151,4 +155,21 @@ export class Batcher<I, O> {
     }
     return true;
   }
+}
+
+/** Callers answered in one turn of the event loop. */
+const answerSliceCallers = 256;
+
+/**
+ * Answers a batch's callers a slice per turn of the event loop, starting on the next turn.
+ * Each caller goes on with its result at once (a bench caller submits its next transfer), so
+ * answering thousands in one turn would keep the next batch's transaction from starting,
+ * and its database replies from being read, while the database waits.
+ */
+function answerInSlices<I, O>(batch: readonly Waiting<I, O>[], results: readonly O[], from: number): void {
+  setImmediate(() => {
+    const end = Math.min(batch.length, from + answerSliceCallers);
+    for (let i = from; i < end; i++) batch[i]?.resolve(results[i] as O);
+    if (end < batch.length) answerInSlices(batch, results, end);
+  });
 }
