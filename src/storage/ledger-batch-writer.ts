@@ -31,7 +31,7 @@ import {
   selectExistingIds,
   selectPendings,
 } from './ledger-rows.js';
-import { plainArray, textArray } from './pg-array.js';
+import { plainArray, textArray, unlessAll } from './pg-array.js';
 import { isUniqueViolation } from './pg-errors.js';
 
 export type { Clock } from '../clock.js';
@@ -419,14 +419,15 @@ function writeStatement(platformId: Id, decision: BatchDecision, nums: ReadonlyM
       insert into ledger_postings (platform_id, entry_seq, idx, debit_account, credit_account, amount,
                                    pending_released, debit_posted_after, debit_pending_after,
                                    credit_posted_after, credit_pending_after)
-      select ${platformId}::uuid, u.*
+      select ${platformId}::uuid, u.seq, u.idx, u.debit, u.credit, u.amount, coalesce(u.released, 0),
+             u.debit_posted, coalesce(u.debit_pending, 0), u.credit_posted, coalesce(u.credit_pending, 0)
       from unnest(${p.seq}::int8[], ${p.idx}::int2[], ${p.debit}::int8[], ${p.credit}::int8[], ${p.amount}::int8[],
                   ${p.released}::int8[], ${p.debitPosted}::int8[], ${p.debitPending}::int8[],
                   ${p.creditPosted}::int8[], ${p.creditPending}::int8[])
         as u(seq, idx, debit, credit, amount, released, debit_posted, debit_pending, credit_posted, credit_pending)
     ), changed_accounts as (
       update ledger_accounts a
-      set debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo
+      set debits_pending = coalesce(u.dp, 0), debits_posted = u.dpo, credits_pending = coalesce(u.cp, 0), credits_posted = u.cpo
       from unnest(${a.num}::int8[], ${a.debitsPending}::int8[], ${a.debitsPosted}::int8[],
                   ${a.creditsPending}::int8[], ${a.creditsPosted}::int8[]) as u(num, dp, dpo, cp, cpo)
       where a.platform_id = ${platformId}::uuid and a.num = u.num
@@ -463,11 +464,11 @@ function entryColumns(decision: BatchDecision) {
     seq: plainArray(entries.map((x) => x.seq)),
     id: plainArray(entries.map((x) => x.id)),
     kind: plainArray(entries.map((x) => x.kind)),
-    pendingId: plainArray(entries.map((x) => x.pendingId)),
-    timeoutMs: plainArray(entries.map((x) => x.timeoutAtMs)),
+    pendingId: unlessAll(entries.map((x) => x.pendingId), null, plainArray),
+    timeoutMs: unlessAll(entries.map((x) => x.timeoutAtMs), null, plainArray),
     command: textArray(entries.map((x) => x.command)),
-    reference: textArray(entries.map((x) => x.reference)),
-    actor: textArray(entries.map((x) => x.actor)),
+    reference: unlessAll(entries.map((x) => x.reference), null, textArray),
+    actor: unlessAll(entries.map((x) => x.actor), null, textArray),
     postingCount: plainArray(entries.map((x) => x.postings.length)),
     hash: plainArray(entries.map((x) => x.hash)),
   };
@@ -504,20 +505,22 @@ function postingColumns(decision: BatchDecision, num: (id: Id) => bigint) {
     debit: plainArray(debit),
     credit: plainArray(credit),
     amount: plainArray(amount),
-    released: plainArray(released),
+    // Read through coalesce(…, 0) by the statement.
+    released: unlessAll(released, 0n, plainArray),
     debitPosted: plainArray(debitPosted),
-    debitPending: plainArray(debitPending),
+    debitPending: unlessAll(debitPending, 0n, plainArray),
     creditPosted: plainArray(creditPosted),
-    creditPending: plainArray(creditPending),
+    creditPending: unlessAll(creditPending, 0n, plainArray),
   };
 }
 
 function accountColumns(accounts: readonly Account[], num: (id: Id) => bigint) {
   return {
     num: plainArray(accounts.map((x) => num(x.id))),
-    debitsPending: plainArray(accounts.map((x) => x.debitsPendingMinor)),
+    // Read through coalesce(…, 0) by the statement.
+    debitsPending: unlessAll(accounts.map((x) => x.debitsPendingMinor), 0n, plainArray),
     debitsPosted: plainArray(accounts.map((x) => x.debitsPostedMinor)),
-    creditsPending: plainArray(accounts.map((x) => x.creditsPendingMinor)),
+    creditsPending: unlessAll(accounts.map((x) => x.creditsPendingMinor), 0n, plainArray),
     creditsPosted: plainArray(accounts.map((x) => x.creditsPostedMinor)),
   };
 }

@@ -25,3 +25,14 @@ export function textArray(values: readonly (string | null)[]): string {
   }
   return out + '}';
 }
+
+/**
+ * `{}` when every value is `absent`, else `encode(values)`. `unnest` pads a shorter array
+ * with nulls, so the statement reads the column as null, or as `absent` through `coalesce`;
+ * PostgreSQL then parses no element of a column that is all default (the pending columns of
+ * a batch of plain transfers, say).
+ */
+export function unlessAll<T>(values: readonly T[], absent: T, encode: (values: readonly T[]) => string): string {
+  for (const value of values) if (value !== absent) return encode(values);
+  return '{}';
+}
