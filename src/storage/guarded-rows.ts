@@ -97,9 +97,8 @@ export class GuardedRows {
       else (setRows.has(key) ? ids.read : ids.locked).add(guard.id);
     }
     const versions: RowVersions = new Map();
-    for (const table of [...byTable.keys()].sort()) {
+    for (const [table, { locked, read, taken: given }] of [...byTable].sort(([a], [b]) => a.localeCompare(b))) {
       const shape = await this.shape(db, table);
-      const { locked, read, taken: given } = byTable.get(table) ?? { locked: new Set<string>(), read: new Set<string>(), taken: new Map<string, number>() };
       const found = new Map<string, number | null>(given);
       for (const [ids, lock] of [
         [[...locked].sort(), true],
@@ -178,20 +177,20 @@ export class GuardedRows {
       );
       // Fewer rows: a version taken from the commands was not the row's, or a row was changed
       // since it was read, by a writer outside the book's lock.
-      if (Number(result.numAffectedRows ?? 0n) !== ids.length) throw new SetRowsMoved(table, result.numAffectedRows, ids.length);
+      expectRows(table, result.numAffectedRows, ids.length);
     }
   }
 }
 
-/** A set statement found fewer of its rows at the versions it names than it names. */
-export class SetRowsMoved extends Error {
+/** An update found fewer of the rows it names (at the versions it names, for a set) than it names. */
+export class RowsMoved extends Error {
   constructor(table: string, affected: bigint | undefined, expected: number) {
     super(`updating ${table}: ${String(affected)} of ${expected} rows found`);
   }
 }
 
 function expectRows(table: string, affected: bigint | undefined, expected: number): void {
-  if (Number(affected ?? 0n) !== expected) throw new Error(`updating ${table}: ${String(affected)} of ${expected} rows found`);
+  if (Number(affected ?? 0n) !== expected) throw new RowsMoved(table, affected, expected);
 }
 
 /** Guards hold when every row is at the version the command read. */

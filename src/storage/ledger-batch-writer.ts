@@ -21,7 +21,7 @@ import { limits } from '../limits.js';
 import { sameHead } from './book-memory.js';
 import type { BookHead, BookMemories, BookMemory } from './book-memory.js';
 import type { Database } from './database.js';
-import { SetRowsMoved, advanceVersions, guardsHold, setRowsOf, takenVersionsUnchecked, versionsSetRowsCheck } from './guarded-rows.js';
+import { RowsMoved, advanceVersions, guardsHold, setRowsOf, takenVersionsUnchecked, versionsSetRowsCheck } from './guarded-rows.js';
 import type { GuardedRows } from './guarded-rows.js';
 import type { BatchObserver, WriteStats } from './sql-ledger-store.js';
 import {
@@ -115,7 +115,7 @@ export class LedgerBatchWriter {
       await previousCommitted;
       const existing = new Map<Id, Entry>();
       // Versions of rows only set are taken from the commands until that proves wrong once.
-      let taken = versionsSetRowsCheck(commands);
+      let taken = plain === null ? versionsSetRowsCheck(commands) : new Map<string, number>();
       for (let attempt = 0; ; attempt++) {
         try {
           const results = await this.db
@@ -126,8 +126,13 @@ export class LedgerBatchWriter {
         } catch (error) {
           this.memories.forget(memory);
           prepared = null;
-          if (error instanceof StaleSpeculation || ((error instanceof SetRowsMoved || error instanceof UncheckedVersions) && taken.size > 0)) {
-            if (!(error instanceof StaleSpeculation)) taken = new Map();
+          if (error instanceof StaleSpeculation) {
+            this.stats.batchesRedecided++;
+            continue;
+          }
+          if (taken.size > 0 && (error instanceof RowsMoved || error instanceof UncheckedVersions)) {
+            // A version taken from the commands was wrong, or answered a refusal: read them all.
+            taken = new Map();
             this.stats.batchesRedecided++;
             continue;
           }
