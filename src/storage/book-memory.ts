@@ -43,16 +43,21 @@ export class BookMemories {
     return memory;
   }
 
-  /** The book is now at `head`, with these balances (on top of those already known). */
+  /**
+   * The book is now at `head`, with these balances (on top of those already known). The
+   * accounts given are kept even beyond capacity: the batch at hand is decided on them.
+   */
   remember(memory: BookMemory, head: BookHead, accounts: Iterable<Account | StoredAccount>): void {
     memory.head = head;
+    let given = 0;
     for (const account of accounts) {
       if ('num' in account) memory.nums.set(account.id, account.num);
       if (memory.accounts.delete(account.id)) this.size--;
       memory.accounts.set(account.id, account);
       this.size++;
+      given++;
     }
-    this.evict();
+    this.evict(memory, given);
   }
 
   forget(memory: BookMemory): void {
@@ -66,10 +71,13 @@ export class BookMemories {
     return this.size;
   }
 
-  private evict(): void {
+  /** Oldest first, sparing the last `fresh` accounts remembered in `current` (they are last in it). */
+  private evict(current: BookMemory, fresh: number): void {
     for (const memory of this.books.values()) {
+      let evictable = memory === current ? memory.accounts.size - fresh : memory.accounts.size;
       for (const id of memory.accounts.keys()) {
         if (this.size <= this.capacity) return;
+        if (evictable-- <= 0) break;
         memory.accounts.delete(id);
         memory.nums.delete(id);
         this.size--;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import { BatchDecider, entryErrorCodes, entryShapeErrorCodes, genesisHash } from '../ledger/index.js';
+import { BatchDecider, entryErrorCodes, entryShapeErrorCodes, genesisHash, isValidId } from '../ledger/index.js';
 import type {
   Account,
   BatchDecision,
@@ -26,11 +26,13 @@ import type { GuardedRows } from './guarded-rows.js';
 import type { BatchObserver, WriteStats } from './sql-ledger-store.js';
 import {
   lockBook,
+  sameStoredAccount,
   selectAccounts,
   selectEntriesById,
   selectExistingIds,
   selectPendings,
 } from './ledger-rows.js';
+import type { StoredAccount } from './ledger-rows.js';
 import { plainArray, textArray, unlessAll } from './pg-array.js';
 import { isUniqueViolation } from './pg-errors.js';
 
@@ -48,13 +50,27 @@ interface Prepared {
   readonly base: BookHead;
   readonly decision: BatchDecision;
   readonly statement: WriteStatement;
+  /** Accounts read ahead without a lock: the decision stands only if they are still so. */
+  readonly assumed: Assumed;
 }
 
-/** A batch decided under the book lock: the entries, each command's result, the rows to write. */
+/** Accounts read ahead: the ids asked for, and the accounts found (ids not found do not exist). */
+interface Assumed {
+  readonly ids: readonly Id[];
+  readonly accounts: readonly StoredAccount[];
+}
+
+/** A decided batch: the entries, each command's result, the rows to write. */
 interface Decided {
   readonly decision: BatchDecision;
   readonly results: CommandResult[];
   readonly writes: (RowWrite | RowSet)[];
+}
+
+/** The accounts a batch names, as of the head it is decided on, and their numbers. */
+interface BatchAccounts {
+  readonly accounts: ReadonlyMap<Id, Account>;
+  readonly nums: ReadonlyMap<Id, bigint>;
 }
 
 function entriesOnly(commands: readonly BookCommand[]): EntryInput[] | null {
@@ -161,26 +177,37 @@ export class LedgerBatchWriter {
   }
 
   /**
-   * Decides a batch ahead when everything it needs is in memory: new money only (posts and
-   * voids need pending entries read from the database) and every account known. Moves the
-   * book's memory on to the head this batch leaves, so the next batch can build on it.
+   * Decides a batch ahead: new money only (posts and voids need pending entries read from the
+   * database). Accounts this process does not remember are read ahead without a lock; the
+   * batch's transaction reads them again under the book lock and decides again unless they
+   * are as read (`assumed`). Moves the book's memory on to the head this batch leaves, so the
+   * next batch can build on it.
    */
   private async prepare(platformId: Id, memory: BookMemory, inputs: readonly EntryInput[]): Promise<Prepared | null> {
     const base = memory.head;
     if (base === null) return null;
+    // Copied now: while this batch reads or decides, other books' batches may push these
+    // accounts out of memory, and a failure of the batch before makes it forget them all.
     const accounts = new Map<Id, Account>();
     const nums = new Map<Id, bigint>();
+    const unknown = new Set<Id>();
+    const need = (id: Id): void => {
+      // An id that is no uuid is refused by the core before any account is looked at.
+      if (!copyRemembered(memory, id, accounts, nums) && isValidId(id)) unknown.add(id);
+    };
     for (const input of inputs) {
       if (input.kind !== 'posted' && input.kind !== 'pending') return null;
       for (const posting of input.postings) {
-        for (const id of [posting.debitAccountId, posting.creditAccountId]) {
-          const account = memory.accounts.get(id);
-          const num = memory.nums.get(id);
-          if (account === undefined || num === undefined) return null;
-          accounts.set(id, account);
-          nums.set(id, num);
-        }
+        need(posting.debitAccountId);
+        need(posting.creditAccountId);
       }
+    }
+    const assumed = unknown.size === 0 ? { ids: [], accounts: [] } : await readAhead(this.db, platformId, unknown);
+    // The batch before may have failed meanwhile: then nothing can be built on it.
+    if (memory.head !== base) return null;
+    for (const account of assumed.accounts) {
+      accounts.set(account.id, account);
+      nums.set(account.id, account.num);
     }
     const view: BookView = { account: (id) => accounts.get(id), pending: () => undefined, existing: () => undefined };
     const decider = new BatchDecider(platformId, base, view, this.clock.nowMs());
@@ -191,10 +218,13 @@ export class LedgerBatchWriter {
     const decision = decider.finish();
     await yieldToIo();
     const statement = writeStatement(platformId, decision, nums);
-    // The batch before may have failed meanwhile: then nothing can be built on it.
     if (memory.head !== base) return null;
-    this.memories.remember(memory, { ...decision.head, version: versionAfter(base, decision) }, decision.accounts);
-    return { base, decision, statement };
+    // The accounts read ahead are remembered with their numbers; the moved ones after the batch.
+    this.memories.remember(memory, { ...decision.head, version: versionAfter(base, decision) }, [
+      ...assumed.accounts,
+      ...decision.accounts,
+    ]);
+    return { base, decision, statement, assumed };
   }
 
   private async attempt(
@@ -210,20 +240,23 @@ export class LedgerBatchWriter {
     const head = await lockBook(trx, platformId);
     if (head === undefined) return this.decideWithoutBook(platformId, commands);
     let decided: Decided;
-    let statement: WriteStatement | null = null;
-    if (prepared !== null && sameHead(head, prepared.base)) {
+    let statement: WriteStatement;
+    if (prepared !== null && sameHead(head, prepared.base) && (await asAssumed(trx, platformId, prepared.assumed))) {
       decided = { decision: prepared.decision, results: prepared.decision.results.map(fromEntry), writes: [] };
       statement = prepared.statement;
     } else {
       if (prepared !== null) throw new StaleSpeculation();
-      decided = await this.decideUnderLock(trx, platformId, memory, head, commands, existing, taken);
+      const batch = await this.decideUnderLock(trx, platformId, memory, head, commands, existing, taken);
+      decided = batch;
       const decision = decided.decision;
+      // Built now, while the numbers are at hand: other batches may change memory from here on.
+      statement = writeStatement(platformId, decision, batch.nums);
       // The next batch may build on this one now; write() forgets the book if this one fails.
       this.memories.remember(memory, { ...decision.head, version: versionAfter(head, decision) }, decision.accounts);
       onDecided();
     }
     await this.checkRefusedAreNew(trx, platformId, decided.decision, existing);
-    const version = await this.persist(trx, platformId, memory, head, decided.decision, statement);
+    const version = await this.persist(trx, head, decided.decision, statement);
     assert.equal(version, versionAfter(head, decided.decision), 'one write bumps the book version once');
     if (decided.writes.length > 0) await this.rows.write(trx, platformId, decided.writes);
     return decided.results;
@@ -237,18 +270,18 @@ export class LedgerBatchWriter {
     commands: readonly BookCommand[],
     existing: ReadonlyMap<Id, Entry>,
     taken: ReadonlyMap<string, number>,
-  ): Promise<Decided> {
+  ): Promise<Decided & { readonly nums: ReadonlyMap<Id, bigint> }> {
     if (memory.head === null || !sameHead(memory.head, head)) {
       this.memories.forget(memory);
       memory.head = head;
     }
     const inputs = commands.flatMap((command) => (command.entry === undefined ? [] : [command.entry]));
     const pendings = await selectPendings(trx, platformId, pendingIdsOf(inputs));
-    const loaded = await this.loadMissing(trx, platformId, inputs, pendings, memory.accounts);
-    this.memories.remember(memory, head, loaded.values());
+    const batch = await this.accountsOf(trx, platformId, memory, inputs, pendings);
+    this.memories.remember(memory, head, storedAccounts(batch));
     const versions = await this.rows.lockVersions(trx, platformId, commands.flatMap((command) => command.guards ?? []), setRowsOf(commands), taken);
     const view: BookView = {
-      account: (id) => memory.accounts.get(id),
+      account: (id) => batch.accounts.get(id),
       pending: (id) => pendings.get(id),
       existing: (id) => existing.get(id),
     };
@@ -268,7 +301,7 @@ export class LedgerBatchWriter {
       writes.push(...(command.writes ?? []));
     }
     if (takenVersionsUnchecked(commands, results, taken)) throw new UncheckedVersions();
-    return { decision: decider.finish(), results, writes };
+    return { decision: decider.finish(), results, writes, nums: batch.nums };
   }
 
   /** A book without a head row has no accounts: every entry is refused by the core. */
@@ -283,16 +316,23 @@ export class LedgerBatchWriter {
     return results;
   }
 
-  private async loadMissing(
+  /**
+   * Every account the batch names that exists, with its number: those remembered, and the
+   * rest read under lock in id order. A copy, so that other batches' memories cannot push them
+   * out while this one is decided and written.
+   */
+  private async accountsOf(
     trx: Kysely<Database>,
     platformId: Id,
+    memory: BookMemory,
     inputs: readonly EntryInput[],
     pendings: ReadonlyMap<Id, Pending | 'not_pending'>,
-    known: ReadonlyMap<Id, Account>,
-  ): Promise<Account[]> {
+  ): Promise<BatchAccounts> {
+    const accounts = new Map<Id, Account>();
+    const nums = new Map<Id, bigint>();
     const missing = new Set<Id>();
     const need = (id: Id): void => {
-      if (!known.has(id)) missing.add(id);
+      if (!copyRemembered(memory, id, accounts, nums)) missing.add(id);
     };
     for (const input of inputs) {
       for (const posting of input.postings) {
@@ -307,7 +347,11 @@ export class LedgerBatchWriter {
         need(posting.creditAccountId);
       }
     }
-    return selectAccounts(trx, platformId, [...missing], true);
+    for (const account of await selectAccounts(trx, platformId, [...missing], true)) {
+      accounts.set(account.id, account);
+      nums.set(account.id, account.num);
+    }
+    return { accounts, nums };
   }
 
   /**
@@ -327,16 +371,9 @@ export class LedgerBatchWriter {
     if (found.length > 0) throw new ExistingIdsFound(found);
   }
 
-  private async persist(
-    trx: Kysely<Database>,
-    platformId: Id,
-    memory: BookMemory,
-    head: BookHead,
-    decision: BatchDecision,
-    statement: WriteStatement | null,
-  ): Promise<bigint> {
+  private async persist(trx: Kysely<Database>, head: BookHead, decision: BatchDecision, statement: WriteStatement): Promise<bigint> {
     if (decision.entries.length === 0) return head.version;
-    const { rows } = await (statement ?? writeStatement(platformId, decision, memory.nums)).execute(trx).catch((error: unknown) => {
+    const { rows } = await statement.execute(trx).catch((error: unknown) => {
       if (isUniqueViolation(error, entryIdConstraint)) throw new ExistingIdsFound(decision.entries.map((entry) => entry.id));
       throw error;
     });
@@ -384,6 +421,50 @@ function pendingIdsOf(inputs: readonly EntryInput[]): Id[] {
   const ids = new Set<Id>();
   for (const input of inputs) if (input.pendingId !== undefined) ids.add(input.pendingId);
   return [...ids];
+}
+
+async function readAhead(db: Kysely<Database>, platformId: Id, ids: ReadonlySet<Id>): Promise<Assumed> {
+  const sorted = [...ids];
+  return { ids: sorted, accounts: await selectAccounts(db, platformId, sorted, false) };
+}
+
+/**
+ * Whether the accounts a batch decided ahead read without a lock are still as read, now that
+ * the book is locked. Each may have moved in between: another writer's batch, or one of this
+ * process's batches still in flight when it was read (its balances may no longer be
+ * remembered). Under the book lock nothing moves them any more.
+ */
+async function asAssumed(trx: Kysely<Database>, platformId: Id, assumed: Assumed): Promise<boolean> {
+  if (assumed.ids.length === 0) return true;
+  const now = await selectAccounts(trx, platformId, assumed.ids, true);
+  if (now.length !== assumed.accounts.length) return false;
+  const read = new Map(assumed.accounts.map((account) => [account.id, account]));
+  return now.every((account) => {
+    const before = read.get(account.id);
+    return before !== undefined && sameStoredAccount(before, account);
+  });
+}
+
+/** The accounts with their numbers, to remember. */
+function storedAccounts(batch: BatchAccounts): StoredAccount[] {
+  const stored: StoredAccount[] = [];
+  for (const [id, account] of batch.accounts) {
+    const num = batch.nums.get(id);
+    assert.ok(num !== undefined);
+    stored.push({ ...account, num });
+  }
+  return stored;
+}
+
+/** Copies an account and its number from memory; false when memory lacks either. */
+function copyRemembered(memory: BookMemory, id: Id, accounts: Map<Id, Account>, nums: Map<Id, bigint>): boolean {
+  if (accounts.has(id)) return true;
+  const account = memory.accounts.get(id);
+  const num = memory.nums.get(id);
+  if (account === undefined || num === undefined) return false;
+  accounts.set(id, account);
+  nums.set(id, num);
+  return true;
 }
 
 function yieldToIo(): Promise<void> {

@@ -91,6 +91,22 @@ export function toAccount(row: AccountRow): StoredAccount {
   };
 }
 
+/** Same number, kind, currency, flags, state and balances. */
+export function sameStoredAccount(a: StoredAccount, b: StoredAccount): boolean {
+  return (
+    a.id === b.id &&
+    a.num === b.num &&
+    a.code === b.code &&
+    a.currency === b.currency &&
+    flagBits(a) === flagBits(b) &&
+    a.closed === b.closed &&
+    a.debitsPendingMinor === b.debitsPendingMinor &&
+    a.debitsPostedMinor === b.debitsPostedMinor &&
+    a.creditsPendingMinor === b.creditsPendingMinor &&
+    a.creditsPostedMinor === b.creditsPostedMinor
+  );
+}
+
 export function flagBits(account: Pick<Account, 'flags'>): number {
   return (account.flags.debitsMustNotExceedCredits ? 1 : 0) | (account.flags.creditsMustNotExceedDebits ? 2 : 0);
 }
