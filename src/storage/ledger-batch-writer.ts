@@ -384,8 +384,8 @@ export class LedgerBatchWriter {
   }
 }
 
-/** The key that makes an entry id name one entry per book (migration 0001). */
-const entryIdConstraint = 'ledger_entries_platform_id_id_key';
+/** The key that makes an entry id name one entry per book (migration 0009). */
+const entryIdConstraint = 'ledger_entries_id_key';
 
 function versionAfter(head: BookHead, decision: BatchDecision): bigint {
   return decision.entries.length > 0 ? head.version + 1n : head.version;
