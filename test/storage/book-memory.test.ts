@@ -74,5 +74,41 @@ for (const adapter of ADAPTERS) {
         await t.dispose();
       }
     });
+
+    // Two processes are two stores on one PostgreSQL database; PGlite is one process.
+    it.skipIf(adapter === 'pglite')(
+      'writes nothing of a batch decided on a head that another process has moved, and decides it again',
+      async () => {
+        const t = await openTestStore(adapter);
+        try {
+          const one = t.store;
+          const other = await t.reopen();
+          const book = await createBook(one);
+          const [a, b] = book.members as [Id, Id];
+          expect((await one.submit(book.platformId, transfer(book.source, a, 100n))).seq).toBe(1n);
+          expect((await one.submit(book.platformId, transfer(book.source, b, 10n))).seq).toBe(2n);
+          // The other process writes: the first one's memory of the head is now behind.
+          expect((await other.submit(book.platformId, transfer(a, b, 30n))).seq).toBe(3n);
+          const redecided = one.stats.batchesRedecided;
+          // Decided ahead on the remembered head (seq 2, a at 100) and written alone, its
+          // statement finds head 3 and writes nothing; decided again under lock, it is seq 4.
+          expect(await one.submit(book.platformId, transfer(a, b, 50n))).toMatchObject({ code: 'ok', seq: 4n });
+          expect(one.stats.batchesRedecided).toBe(redecided + 1);
+          const accounts = new Map((await one.getAccounts(book.platformId, [a, b])).map((x) => [x.id, x]));
+          expect(accounts.get(a)).toMatchObject({ debitsPostedMinor: 80n, creditsPostedMinor: 100n });
+          expect(accounts.get(b)).toMatchObject({ debitsPostedMinor: 0n, creditsPostedMinor: 90n });
+          // Each line's balance after it, as the other process's entry left it: 100, 70, 20.
+          const lines = await one.listAccountLines(book.platformId, a, { limit: 10 });
+          expect(lines.map((line) => [line.seq, line.postedAfterMinor])).toEqual([
+            [1n, 100n],
+            [3n, 70n],
+            [4n, 20n],
+          ]);
+          expect(await one.verifyChain(book.platformId)).toMatchObject({ ok: true, seq: 4n });
+        } finally {
+          await t.dispose();
+        }
+      },
+    );
   });
 }
