@@ -33,7 +33,8 @@ import {
   selectPendings,
 } from './ledger-rows.js';
 import type { StoredAccount } from './ledger-rows.js';
-import { plainArray, textArray, unlessAll } from './pg-array.js';
+import { unlessAll } from './pg-array.js';
+import type { ArrayCodec } from './pg-array.js';
 import { isUniqueViolation } from './pg-errors.js';
 
 export type { Clock } from '../clock.js';
@@ -110,6 +111,7 @@ export class LedgerBatchWriter {
     private readonly clock: Clock,
     private readonly stats: WriteStats,
     private readonly rows: GuardedRows,
+    private readonly arrays: ArrayCodec,
     private readonly onBatch?: BatchObserver,
   ) {}
 
@@ -220,7 +222,7 @@ export class LedgerBatchWriter {
     }
     const decision = decider.finish();
     await yieldToIo();
-    const statement = writeStatement(platformId, base, decision, nums);
+    const statement = writeStatement(this.arrays, platformId, base, decision, nums);
     if (memory.head !== base) return null;
     // The accounts read ahead are remembered with their numbers; the moved ones after the batch.
     this.memories.remember(memory, { ...decision.head, version: versionAfter(base, decision) }, [
@@ -266,7 +268,7 @@ export class LedgerBatchWriter {
       decided = batch;
       const decision = decided.decision;
       // Built now, while the numbers are at hand: other batches may change memory from here on.
-      statement = writeStatement(platformId, head, decision, batch.nums);
+      statement = writeStatement(this.arrays, platformId, head, decision, batch.nums);
       // The next batch may build on this one now; write() forgets the book if this one fails.
       this.memories.remember(memory, { ...decision.head, version: versionAfter(head, decision) }, decision.accounts);
       onDecided();
@@ -507,15 +509,21 @@ type WriteStatement = ReturnType<typeof writeStatement>;
  * row first and writes nothing unless the head is `base`, the head the batch was decided on,
  * so that it may run alone, outside a transaction that locked the book before.
  */
-function writeStatement(platformId: Id, base: BookHead, decision: BatchDecision, nums: ReadonlyMap<Id, bigint>) {
+function writeStatement(
+  arrays: ArrayCodec,
+  platformId: Id,
+  base: BookHead,
+  decision: BatchDecision,
+  nums: ReadonlyMap<Id, bigint>,
+) {
   const num = (id: Id): bigint => {
     const found = nums.get(id);
     assert.ok(found !== undefined, `the number of account ${id} is known`);
     return found;
   };
-  const e = entryColumns(decision);
-  const p = postingColumns(decision, num);
-  const a = accountColumns(decision.accounts, num);
+  const e = entryColumns(arrays, decision);
+  const p = postingColumns(arrays, decision, num);
+  const a = accountColumns(arrays, decision.accounts, num);
   const opened = decision.pendingsOpened;
   const resolved = decision.pendingsResolved;
   const head = decision.head;
@@ -562,19 +570,19 @@ function writeStatement(platformId: Id, base: BookHead, decision: BatchDecision,
       insert into ledger_pending (platform_id, entry_id, entry_seq, timeout_at, state, resolved_seq)
       select ${platformId}::uuid, u.id, u.seq, timestamptz 'epoch' + u.timeout_ms * interval '1 millisecond',
              u.state, u.resolved_seq
-      from unnest(${plainArray(opened.map((c) => c.pending.id))}::uuid[],
-                  ${plainArray(opened.map((c) => c.pending.seq))}::int8[],
-                  ${plainArray(opened.map((c) => c.pending.timeoutAtMs))}::int8[],
-                  ${plainArray(opened.map((c) => c.pending.state))}::text[],
-                  ${plainArray(opened.map((c) => c.resolvedSeq))}::int8[]) as u(id, seq, timeout_ms, state, resolved_seq)
+      from unnest(${arrays.uuid(opened.map((c) => c.pending.id))}::uuid[],
+                  ${arrays.int8(opened.map((c) => c.pending.seq))}::int8[],
+                  ${arrays.int8(opened.map((c) => c.pending.timeoutAtMs))}::int8[],
+                  ${arrays.text(opened.map((c) => c.pending.state))}::text[],
+                  ${arrays.int8(opened.map((c) => c.resolvedSeq))}::int8[]) as u(id, seq, timeout_ms, state, resolved_seq)
       where ${decided}
       -- A replayed id is caught by the entries insert above; the whole batch is then undone.
       on conflict (platform_id, entry_id) do nothing
     ), resolved as (
       update ledger_pending p set state = u.state, resolved_seq = u.resolved_seq
-      from unnest(${plainArray(resolved.map((c) => c.pending.id))}::uuid[],
-                  ${plainArray(resolved.map((c) => c.pending.state))}::text[],
-                  ${plainArray(resolved.map((c) => c.resolvedSeq))}::int8[]) as u(id, state, resolved_seq)
+      from unnest(${arrays.uuid(resolved.map((c) => c.pending.id))}::uuid[],
+                  ${arrays.text(resolved.map((c) => c.pending.state))}::text[],
+                  ${arrays.int8(resolved.map((c) => c.resolvedSeq))}::int8[]) as u(id, state, resolved_seq)
       where p.platform_id = ${platformId}::uuid and p.entry_id = u.id and p.state = 'open' and ${decided}
     ), book as (
       update ledger_books
@@ -586,23 +594,23 @@ function writeStatement(platformId: Id, base: BookHead, decision: BatchDecision,
     select (select count(*) from new_entries)::int4 as inserted, (select version from book) as version`;
 }
 
-function entryColumns(decision: BatchDecision) {
+function entryColumns(arrays: ArrayCodec, decision: BatchDecision) {
   const entries = decision.entries;
   return {
-    seq: plainArray(entries.map((x) => x.seq)),
-    id: plainArray(entries.map((x) => x.id)),
-    kind: plainArray(entries.map((x) => x.kind)),
-    pendingId: unlessAll(entries.map((x) => x.pendingId), null, plainArray),
-    timeoutMs: unlessAll(entries.map((x) => x.timeoutAtMs), null, plainArray),
-    command: textArray(entries.map((x) => x.command)),
-    reference: unlessAll(entries.map((x) => x.reference), null, textArray),
-    actor: unlessAll(entries.map((x) => x.actor), null, textArray),
-    postingCount: plainArray(entries.map((x) => x.postings.length)),
-    hash: plainArray(entries.map((x) => x.hash)),
+    seq: arrays.int8(entries.map((x) => x.seq)),
+    id: arrays.uuid(entries.map((x) => x.id)),
+    kind: arrays.text(entries.map((x) => x.kind)),
+    pendingId: unlessAll(entries.map((x) => x.pendingId), null, arrays.uuid),
+    timeoutMs: unlessAll(entries.map((x) => x.timeoutAtMs), null, arrays.int8),
+    command: arrays.text(entries.map((x) => x.command)),
+    reference: unlessAll(entries.map((x) => x.reference), null, arrays.text),
+    actor: unlessAll(entries.map((x) => x.actor), null, arrays.text),
+    postingCount: arrays.int2(entries.map((x) => x.postings.length)),
+    hash: arrays.text(entries.map((x) => x.hash)),
   };
 }
 
-function postingColumns(decision: BatchDecision, num: (id: Id) => bigint) {
+function postingColumns(arrays: ArrayCodec, decision: BatchDecision, num: (id: Id) => bigint) {
   const seq: bigint[] = [];
   const idx: number[] = [];
   const debit: bigint[] = [];
@@ -628,27 +636,27 @@ function postingColumns(decision: BatchDecision, num: (id: Id) => bigint) {
     });
   }
   return {
-    seq: plainArray(seq),
-    idx: plainArray(idx),
-    debit: plainArray(debit),
-    credit: plainArray(credit),
-    amount: plainArray(amount),
+    seq: arrays.int8(seq),
+    idx: arrays.int2(idx),
+    debit: arrays.int8(debit),
+    credit: arrays.int8(credit),
+    amount: arrays.int8(amount),
     // Read through coalesce(…, 0) by the statement.
-    released: unlessAll(released, 0n, plainArray),
-    debitPosted: plainArray(debitPosted),
-    debitPending: unlessAll(debitPending, 0n, plainArray),
-    creditPosted: plainArray(creditPosted),
-    creditPending: unlessAll(creditPending, 0n, plainArray),
+    released: unlessAll(released, 0n, arrays.int8),
+    debitPosted: arrays.int8(debitPosted),
+    debitPending: unlessAll(debitPending, 0n, arrays.int8),
+    creditPosted: arrays.int8(creditPosted),
+    creditPending: unlessAll(creditPending, 0n, arrays.int8),
   };
 }
 
-function accountColumns(accounts: readonly Account[], num: (id: Id) => bigint) {
+function accountColumns(arrays: ArrayCodec, accounts: readonly Account[], num: (id: Id) => bigint) {
   return {
-    num: plainArray(accounts.map((x) => num(x.id))),
+    num: arrays.int8(accounts.map((x) => num(x.id))),
     // Read through coalesce(…, 0) by the statement.
-    debitsPending: unlessAll(accounts.map((x) => x.debitsPendingMinor), 0n, plainArray),
-    debitsPosted: plainArray(accounts.map((x) => x.debitsPostedMinor)),
-    creditsPending: unlessAll(accounts.map((x) => x.creditsPendingMinor), 0n, plainArray),
-    creditsPosted: plainArray(accounts.map((x) => x.creditsPostedMinor)),
+    debitsPending: unlessAll(accounts.map((x) => x.debitsPendingMinor), 0n, arrays.int8),
+    debitsPosted: arrays.int8(accounts.map((x) => x.debitsPostedMinor)),
+    creditsPending: unlessAll(accounts.map((x) => x.creditsPendingMinor), 0n, arrays.int8),
+    creditsPosted: arrays.int8(accounts.map((x) => x.creditsPostedMinor)),
   };
 }

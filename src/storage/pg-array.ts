@@ -27,12 +27,27 @@ export function textArray(values: readonly (string | null)[]): string {
 }
 
 /**
- * `{}` when every value is `absent`, else `encode(values)`. `unnest` pads a shorter array
- * with nulls, so the statement reads the column as null, or as `absent` through `coalesce`;
- * PostgreSQL then parses no element of a column that is all default (the pending columns of
- * a batch of plain transfers, say).
+ * An empty array when every value is `absent`, else `encode(values)`. `unnest` pads a shorter
+ * array with nulls, so the statement reads the column as null, or as `absent` through
+ * `coalesce`; PostgreSQL then reads no element of a column that is all default (the pending
+ * columns of a batch of plain transfers, say).
  */
-export function unlessAll<T>(values: readonly T[], absent: T, encode: (values: readonly T[]) => string): string {
+export function unlessAll<T>(values: readonly T[], absent: T, encode: (values: readonly T[]) => unknown): unknown {
   for (const value of values) if (value !== absent) return encode(values);
-  return '{}';
+  return encode([]);
 }
+
+/**
+ * How a statement's array parameters are sent: the same SQL (`$1::int8[]` …) reads either.
+ * PGlite serializes every parameter as text itself; a PostgreSQL server through `pg` takes
+ * binary ones (pg-binary-array.ts).
+ */
+export interface ArrayCodec {
+  int8(values: readonly (bigint | number | null)[]): unknown;
+  int2(values: readonly number[]): unknown;
+  uuid(values: readonly (string | null)[]): unknown;
+  text(values: readonly (string | null)[]): unknown;
+}
+
+/** Array literals: for PGlite, and for any driver that sends parameters as text. */
+export const textArrays: ArrayCodec = { int8: plainArray, int2: plainArray, uuid: plainArray, text: textArray };

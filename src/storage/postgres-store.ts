@@ -2,6 +2,7 @@ import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from './database.js';
 import { migrate } from './migrator.js';
+import { binaryArrays } from './pg-binary-array.js';
 import { SqlLedgerStore } from './sql-ledger-store.js';
 import type { SqlLedgerStoreOptions } from './sql-ledger-store.js';
 
@@ -69,5 +70,5 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     throw error;
   }
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return new SqlLedgerStore(db, () => db.destroy(), options);
+  return new SqlLedgerStore(db, () => db.destroy(), { ...options, arrays: binaryArrays });
 }

@@ -32,7 +32,8 @@ import { BookMemories } from './book-memory.js';
 import { Batcher } from './batcher.js';
 import type { Database } from './database.js';
 import { createAccountsIn } from './ledger-accounts.js';
-import { plainArray } from './pg-array.js';
+import { plainArray, textArrays } from './pg-array.js';
+import type { ArrayCodec } from './pg-array.js';
 import { GuardedRows, rowsWritten } from './guarded-rows.js';
 import { LedgerBatchWriter } from './ledger-batch-writer.js';
 import type { Clock } from './ledger-batch-writer.js';
@@ -62,6 +63,8 @@ export interface SqlLedgerStoreOptions {
   readonly verifyReadsInFlight?: number;
   /** Told of every committed batch: entries in it, written, replayed, seconds from queue to commit. */
   readonly onBatch?: BatchObserver | undefined;
+  /** How the batch statement sends its arrays: set by the adapter (default: as text). */
+  readonly arrays?: ArrayCodec;
 }
 
 export type BatchObserver = (entries: number, written: number, replayed: number, seconds: number) => void;
@@ -103,7 +106,7 @@ export class SqlLedgerStore implements LedgerStore {
     if (entriesMax < 1 || entriesMax > limits.batchEntriesMax) throw new Error('batchEntriesMax out of range');
     const memories = new BookMemories(options.balanceCacheAccountsMax ?? limits.balanceCacheAccountsMax);
     const rows = new GuardedRows(new Set(options.guardedTables ?? []));
-    const writer = new LedgerBatchWriter(db, memories, this.clock, this.stats, rows, options.onBatch);
+    const writer = new LedgerBatchWriter(db, memories, this.clock, this.stats, rows, options.arrays ?? textArrays, options.onBatch);
     this.batcher = new Batcher<BookCommand, CommandResult>(
       (platformId, commands) => writer.write(platformId, commands),
       {

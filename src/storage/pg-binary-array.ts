@@ -1,0 +1,136 @@
+/**
+ * One-dimensional arrays in PostgreSQL's binary format (what `array_recv` reads), for the
+ * batch statement's parameters on a PostgreSQL server: `pg` sends a Buffer parameter as
+ * binary, and the server then converts each element by copying bytes instead of parsing text
+ * (a profile of the backend had put parsing the array parameters at 7% of its time).
+ *
+ * Layout: dimensions (1, or 0 when empty), whether any element is null, the element type,
+ * then per dimension its length and lower bound (1); then each element as its byte length
+ * (−1 for null) and its bytes, integers big-endian.
+ */
+import assert from 'node:assert/strict';
+import type { ArrayCodec } from './pg-array.js';
+
+const int2Oid = 21;
+const int8Oid = 20;
+const textOid = 25;
+const uuidOid = 2950;
+
+const headerBytes = 20;
+const nullLength = -1;
+const twoTo32 = 4294967296;
+
+class ArrayWriter {
+  private readonly buffer: Buffer;
+  private offset = headerBytes;
+
+  constructor(elementOid: number, count: number, hasNull: boolean, dataBytes: number) {
+    if (count === 0) {
+      this.buffer = Buffer.alloc(12);
+      this.buffer.writeInt32BE(elementOid, 8);
+      this.offset = 12;
+      return;
+    }
+    this.buffer = Buffer.allocUnsafe(headerBytes + count * 4 + dataBytes);
+    this.buffer.writeInt32BE(1, 0);
+    this.buffer.writeInt32BE(hasNull ? 1 : 0, 4);
+    this.buffer.writeInt32BE(elementOid, 8);
+    this.buffer.writeInt32BE(count, 12);
+    this.buffer.writeInt32BE(1, 16);
+  }
+
+  null(): void {
+    this.offset = this.buffer.writeInt32BE(nullLength, this.offset);
+  }
+
+  int2(value: number): void {
+    this.offset = this.buffer.writeInt32BE(2, this.offset);
+    this.offset = this.buffer.writeInt16BE(value, this.offset);
+  }
+
+  int8(value: bigint | number): void {
+    this.offset = this.buffer.writeInt32BE(8, this.offset);
+    const number = Number(value);
+    if (Number.isSafeInteger(number)) {
+      // Two 32-bit halves: no bigint arithmetic for the values that fit a double exactly.
+      const high = Math.floor(number / twoTo32);
+      this.offset = this.buffer.writeInt32BE(high, this.offset);
+      this.offset = this.buffer.writeUInt32BE(number - high * twoTo32, this.offset);
+    } else {
+      this.offset = this.buffer.writeBigInt64BE(BigInt(value), this.offset);
+    }
+  }
+
+  uuid(value: string): void {
+    assert.equal(value.length, 36, 'a canonical uuid');
+    this.offset = this.buffer.writeInt32BE(16, this.offset);
+    for (let i = 0; i < 36; i += 2) {
+      if (i === 8 || i === 13 || i === 18 || i === 23) i++;
+      this.buffer[this.offset++] = (hexDigit(value.charCodeAt(i)) << 4) | hexDigit(value.charCodeAt(i + 1));
+    }
+  }
+
+  text(value: string, bytes: number): void {
+    this.offset = this.buffer.writeInt32BE(bytes, this.offset);
+    this.offset += this.buffer.write(value, this.offset, bytes, 'utf8');
+  }
+
+  done(): Buffer {
+    assert.equal(this.offset, this.buffer.length, 'the array fills its buffer exactly');
+    return this.buffer;
+  }
+}
+
+function hexDigit(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48;
+  if (code >= 97 && code <= 102) return code - 87;
+  if (code >= 65 && code <= 70) return code - 55;
+  throw new Error('a uuid has hexadecimal digits only');
+}
+
+function countNulls(values: readonly unknown[]): number {
+  let nulls = 0;
+  for (const value of values) if (value === null || value === undefined) nulls++;
+  return nulls;
+}
+
+function int8Array(values: readonly (bigint | number | null)[]): Buffer {
+  const nulls = countNulls(values);
+  const writer = new ArrayWriter(int8Oid, values.length, nulls > 0, (values.length - nulls) * 8);
+  for (const value of values) {
+    if (value === null || value === undefined) writer.null();
+    else writer.int8(value);
+  }
+  return writer.done();
+}
+
+function int2Array(values: readonly number[]): Buffer {
+  const writer = new ArrayWriter(int2Oid, values.length, false, values.length * 2);
+  for (const value of values) writer.int2(value);
+  return writer.done();
+}
+
+function uuidArray(values: readonly (string | null)[]): Buffer {
+  const nulls = countNulls(values);
+  const writer = new ArrayWriter(uuidOid, values.length, nulls > 0, (values.length - nulls) * 16);
+  for (const value of values) {
+    if (value === null || value === undefined) writer.null();
+    else writer.uuid(value);
+  }
+  return writer.done();
+}
+
+function textArray(values: readonly (string | null)[]): Buffer {
+  const lengths = values.map((value) => (value === null || value === undefined ? 0 : Buffer.byteLength(value, 'utf8')));
+  let dataBytes = 0;
+  for (const length of lengths) dataBytes += length;
+  const writer = new ArrayWriter(textOid, values.length, countNulls(values) > 0, dataBytes);
+  values.forEach((value, i) => {
+    if (value === null || value === undefined) writer.null();
+    else writer.text(value, lengths[i] ?? 0);
+  });
+  return writer.done();
+}
+
+/** Binary arrays, for a PostgreSQL server through `pg`. */
+export const binaryArrays: ArrayCodec = { int8: int8Array, int2: int2Array, uuid: uuidArray, text: textArray };
