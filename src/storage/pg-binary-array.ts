@@ -94,31 +94,27 @@ function countNulls(values: readonly unknown[]): number {
   return nulls;
 }
 
-function int8Array(values: readonly (bigint | number | null)[]): Buffer {
+/** An array of a type whose every value takes `width` bytes. */
+function fixedWidth<T>(
+  oid: number,
+  width: number,
+  values: readonly (T | null)[],
+  write: (writer: ArrayWriter, value: T) => void,
+): Buffer {
   const nulls = countNulls(values);
-  const writer = new ArrayWriter(int8Oid, values.length, nulls > 0, (values.length - nulls) * 8);
+  const writer = new ArrayWriter(oid, values.length, nulls > 0, (values.length - nulls) * width);
   for (const value of values) {
     if (value === null || value === undefined) writer.null();
-    else writer.int8(value);
+    else write(writer, value);
   }
   return writer.done();
 }
 
-function int2Array(values: readonly number[]): Buffer {
-  const writer = new ArrayWriter(int2Oid, values.length, false, values.length * 2);
-  for (const value of values) writer.int2(value);
-  return writer.done();
-}
-
-function uuidArray(values: readonly (string | null)[]): Buffer {
-  const nulls = countNulls(values);
-  const writer = new ArrayWriter(uuidOid, values.length, nulls > 0, (values.length - nulls) * 16);
-  for (const value of values) {
-    if (value === null || value === undefined) writer.null();
-    else writer.uuid(value);
-  }
-  return writer.done();
-}
+const int8Array = (values: readonly (bigint | number | null)[]): Buffer =>
+  fixedWidth(int8Oid, 8, values, (writer, value) => writer.int8(value));
+const int2Array = (values: readonly number[]): Buffer => fixedWidth(int2Oid, 2, values, (writer, value) => writer.int2(value));
+const uuidArray = (values: readonly (string | null)[]): Buffer =>
+  fixedWidth(uuidOid, 16, values, (writer, value) => writer.uuid(value));
 
 function textArray(values: readonly (string | null)[]): Buffer {
   const lengths = values.map((value) => (value === null || value === undefined ? 0 : Buffer.byteLength(value, 'utf8')));
