@@ -191,29 +191,14 @@ export class LedgerBatchWriter {
   private async prepare(platformId: Id, memory: BookMemory, inputs: readonly EntryInput[]): Promise<Prepared | null> {
     const base = memory.head;
     if (base === null) return null;
+    if (!inputs.every((input) => input.kind === 'posted' || input.kind === 'pending')) return null;
     // Copied now: while this batch reads or decides, other books' batches may push these
     // accounts out of memory, and a failure of the batch before makes it forget them all.
-    const accounts = new Map<Id, Account>();
-    const nums = new Map<Id, bigint>();
-    const unknown = new Set<Id>();
-    const need = (id: Id): void => {
-      // An id that is no uuid is refused by the core before any account is looked at.
-      if (!copyRemembered(memory, id, accounts, nums) && isValidId(id)) unknown.add(id);
-    };
-    for (const input of inputs) {
-      if (input.kind !== 'posted' && input.kind !== 'pending') return null;
-      for (const posting of input.postings) {
-        need(posting.debitAccountId);
-        need(posting.creditAccountId);
-      }
-    }
-    const assumed = unknown.size === 0 ? { ids: [], accounts: [] } : await readAhead(this.db, platformId, unknown);
+    const { accounts, nums, missing } = rememberedAccounts(memory, inputs, new Map());
+    const assumed = missing.size === 0 ? { ids: [], accounts: [] } : await readAhead(this.db, platformId, missing);
     // The batch before may have failed meanwhile: then nothing can be built on it.
     if (memory.head !== base) return null;
-    for (const account of assumed.accounts) {
-      accounts.set(account.id, account);
-      nums.set(account.id, account.num);
-    }
+    addAccounts(accounts, nums, assumed.accounts);
     const view: BookView = { account: (id) => accounts.get(id), pending: () => undefined, existing: () => undefined };
     const decider = new BatchDecider(platformId, base, view, this.clock.nowMs());
     for (let start = 0; start < inputs.length; start += decideSliceEntries) {
@@ -347,29 +332,8 @@ export class LedgerBatchWriter {
     inputs: readonly EntryInput[],
     pendings: ReadonlyMap<Id, Pending | 'not_pending'>,
   ): Promise<BatchAccounts> {
-    const accounts = new Map<Id, Account>();
-    const nums = new Map<Id, bigint>();
-    const missing = new Set<Id>();
-    const need = (id: Id): void => {
-      if (!copyRemembered(memory, id, accounts, nums)) missing.add(id);
-    };
-    for (const input of inputs) {
-      for (const posting of input.postings) {
-        need(posting.debitAccountId);
-        need(posting.creditAccountId);
-      }
-    }
-    for (const pending of pendings.values()) {
-      if (pending === 'not_pending') continue;
-      for (const posting of pending.postings) {
-        need(posting.debitAccountId);
-        need(posting.creditAccountId);
-      }
-    }
-    for (const account of await selectAccounts(trx, platformId, [...missing], true)) {
-      accounts.set(account.id, account);
-      nums.set(account.id, account.num);
-    }
+    const { accounts, nums, missing } = rememberedAccounts(memory, inputs, pendings);
+    addAccounts(accounts, nums, await selectAccounts(trx, platformId, [...missing], true));
     return { accounts, nums };
   }
 
@@ -440,13 +404,14 @@ const decidedWithoutStore = new Set<string>([
 
 function pendingIdsOf(inputs: readonly EntryInput[]): Id[] {
   const ids = new Set<Id>();
-  for (const input of inputs) if (input.pendingId !== undefined) ids.add(input.pendingId);
+  // An id that is no uuid is refused by the core before any pending entry is looked at.
+  for (const input of inputs) if (input.pendingId !== undefined && isValidId(input.pendingId)) ids.add(input.pendingId);
   return [...ids];
 }
 
 async function readAhead(db: Kysely<Database>, platformId: Id, ids: ReadonlySet<Id>): Promise<Assumed> {
-  const sorted = [...ids];
-  return { ids: sorted, accounts: await selectAccounts(db, platformId, sorted, false) };
+  const asked = [...ids];
+  return { ids: asked, accounts: await selectAccounts(db, platformId, asked, false) };
 }
 
 /**
@@ -477,15 +442,51 @@ function storedAccounts(batch: BatchAccounts): StoredAccount[] {
   return stored;
 }
 
-/** Copies an account and its number from memory; false when memory lacks either. */
-function copyRemembered(memory: BookMemory, id: Id, accounts: Map<Id, Account>, nums: Map<Id, bigint>): boolean {
-  if (accounts.has(id)) return true;
-  const account = memory.accounts.get(id);
-  const num = memory.nums.get(id);
-  if (account === undefined || num === undefined) return false;
-  accounts.set(id, account);
-  nums.set(id, num);
-  return true;
+/**
+ * The accounts that the entries and the pending entries they resolve name, copied from
+ * memory with their numbers, and the ids memory lacks (ids that are no uuid left out: the
+ * core refuses those before any account is looked at).
+ */
+function rememberedAccounts(
+  memory: BookMemory,
+  inputs: readonly EntryInput[],
+  pendings: ReadonlyMap<Id, Pending | 'not_pending'>,
+): { accounts: Map<Id, Account>; nums: Map<Id, bigint>; missing: Set<Id> } {
+  const accounts = new Map<Id, Account>();
+  const nums = new Map<Id, bigint>();
+  const missing = new Set<Id>();
+  const need = (id: Id): void => {
+    if (accounts.has(id) || missing.has(id)) return;
+    const account = memory.accounts.get(id);
+    const num = memory.nums.get(id);
+    if (account !== undefined && num !== undefined) {
+      accounts.set(id, account);
+      nums.set(id, num);
+    } else if (isValidId(id)) {
+      missing.add(id);
+    }
+  };
+  for (const input of inputs) {
+    for (const posting of input.postings) {
+      need(posting.debitAccountId);
+      need(posting.creditAccountId);
+    }
+  }
+  for (const pending of pendings.values()) {
+    if (pending === 'not_pending') continue;
+    for (const posting of pending.postings) {
+      need(posting.debitAccountId);
+      need(posting.creditAccountId);
+    }
+  }
+  return { accounts, nums, missing };
+}
+
+function addAccounts(accounts: Map<Id, Account>, nums: Map<Id, bigint>, read: readonly StoredAccount[]): void {
+  for (const account of read) {
+    accounts.set(account.id, account);
+    nums.set(account.id, account.num);
+  }
 }
 
 /**

@@ -192,6 +192,27 @@ for (const adapter of ADAPTERS) {
         expect(journal.map((e) => e.id)).toEqual([results[0]?.id, results[6]?.id]);
       });
 
+      it('refuses an account id that is no uuid, whether or not the batch is decided ahead, and applies the rest', async () => {
+        for (const round of [1, 2]) {
+          const { platformId, bank, a, b } = await book();
+          // The second book has a remembered head, so its batch is decided ahead.
+          if (round === 2) await store.submit(platformId, transfer(bank, b, 1n));
+          const results = await store.submitMany(platformId, [
+            transfer(bank, a, 5n),
+            transfer(a, 'not-a-uuid', 1n),
+            transfer('01A249D1-FE57-7CE6-AA10-93BB56D5E2AE', a, 1n),
+            { ...voidPending(newId()), pendingId: 'not-a-uuid' },
+          ]);
+          expect(results.map((r) => r.code), `round ${round}`).toEqual([
+            'ok',
+            'credit_account_id_invalid',
+            'debit_account_id_invalid',
+            'pending_id_invalid',
+          ]);
+          expect(await balances(platformId, a), `round ${round}`).toEqual([5n]);
+        }
+      });
+
       it('answers a replay with the first result and changes nothing', async () => {
         const { platformId, bank, a, b } = await book();
         const entry = transfer(bank, a, 40n);
