@@ -29,9 +29,12 @@ let migratedTemplate: Promise<Blob> | undefined;
 
 /**
  * An empty, migrated database, made once per process: a database in memory starts as a copy
- * of it, in about a quarter of the time that creating and migrating one takes.
+ * of it, in about a seventh of the time that creating and migrating one takes. A process
+ * that is handed one made elsewhere (`startInMemoryFrom`) uses that instead; the migrations
+ * still run on every copy, so a template that lacks one is brought up to date, and one whose
+ * applied migrations differ from the files is refused.
  */
-function migratedInMemory(): Promise<Blob> {
+export function migratedInMemory(): Promise<Blob> {
   migratedTemplate ??= (async () => {
     const pglite = await PgliteThread.start(undefined);
     try {
@@ -45,6 +48,11 @@ function migratedInMemory(): Promise<Blob> {
     throw error;
   });
   return migratedTemplate;
+}
+
+/** Databases in memory start from this dump of a migrated database (see `migratedInMemory`). */
+export function startInMemoryFrom(template: Blob): void {
+  migratedTemplate = Promise.resolve(template);
 }
 
 async function migrateOn(pglite: PgliteThread): Promise<void> {

@@ -1,6 +1,9 @@
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { inject } from 'vitest';
 import { openStore } from '../../src/storage/open-store.js';
+import { startInMemoryFrom } from '../../src/storage/pglite-store.js';
 import type { AdapterName } from '../../src/storage/open-store.js';
 import type { SqlLedgerStore, SqlLedgerStoreOptions } from '../../src/storage/sql-ledger-store.js';
 
@@ -23,9 +26,21 @@ export interface TestStore {
   readonly dispose: () => Promise<void>;
 }
 
+let sharedTemplate: Promise<void> | undefined;
+
+/** Databases in memory start from the run's migrated template (global-setup.ts), if there is one. */
+export function useSharedTemplate(): Promise<void> {
+  sharedTemplate ??= (async () => {
+    const file = inject('pgliteTemplate');
+    if (file) startInMemoryFrom(new Blob([await readFile(file)]));
+  })();
+  return sharedTemplate;
+}
+
 /** A fresh, migrated database for one suite: PGlite in memory, or a new PostgreSQL schema. */
 export async function openTestStore(adapter: AdapterName, options: SqlLedgerStoreOptions = {}): Promise<TestStore> {
   if (adapter === 'pglite') {
+    await useSharedTemplate();
     const store = await openStore({ ...options, adapter });
     return {
       store,

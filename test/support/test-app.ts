@@ -7,7 +7,7 @@ import type { AppOptions } from '../../src/http/app.js';
 import { createRuntime } from '../../src/runtime.js';
 import type { Runtime, RuntimeConfig } from '../../src/runtime.js';
 import type { AdapterName } from '../../src/storage/open-store.js';
-import { databaseUrl } from './adapters.js';
+import { databaseUrl, useSharedTemplate } from './adapters.js';
 
 export const adminToken = 'cot_test_admin_token_0123456789';
 
@@ -27,6 +27,7 @@ export async function openTestApp(
 ): Promise<TestApp> {
   const schema = adapter === 'postgres' ? `test_${randomBytes(6).toString('hex')}` : undefined;
   if (adapter === 'postgres' && !databaseUrl) throw new Error('the postgres adapter needs DATABASE_URL');
+  if (adapter === 'pglite') await useSharedTemplate();
   const runtime = await createRuntime({
     sandbox: true,
     adminToken,
