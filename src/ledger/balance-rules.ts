@@ -22,9 +22,15 @@ export function workingCopy(source: WorkingAccount | Account): WorkingAccount {
   };
 }
 
+/** The account with the working balances: always the same fields, in the same order. */
 export function toAccount(working: WorkingAccount): Account {
+  const account = working.account;
   return {
-    ...working.account,
+    id: account.id,
+    code: account.code,
+    currency: account.currency,
+    flags: account.flags,
+    closed: account.closed,
     debitsPendingMinor: working.debitsPendingMinor,
     debitsPostedMinor: working.debitsPostedMinor,
     creditsPendingMinor: working.creditsPendingMinor,

@@ -290,9 +290,9 @@ class Undo {
 
   constructor(private readonly needed: boolean) {}
 
-  remember(...accounts: WorkingAccount[]): void {
+  remember(debit: WorkingAccount, credit: WorkingAccount): void {
     if (!this.needed) return;
-    for (const a of accounts) {
+    for (const a of [debit, credit]) {
       this.saved.push([a, a.debitsPendingMinor, a.debitsPostedMinor, a.creditsPendingMinor, a.creditsPostedMinor]);
     }
   }

@@ -24,8 +24,16 @@ export function checkEntryShape(input: EntryInput): EntryErrorCode | null {
 
 const commandPattern = /^[a-z][a-z0-9_.:-]*$/;
 
+/** Commands found valid: a system has a few dozen, and nearly every entry repeats one. */
+const validCommands = new Set<string>();
+const validCommandsMax = 1024;
+
 function isValidCommand(command: string): boolean {
-  return command.length > 0 && command.length <= limits.commandLengthMax && commandPattern.test(command);
+  if (validCommands.has(command)) return true;
+  if (typeof command !== 'string' || command.length === 0 || command.length > limits.commandLengthMax) return false;
+  if (!commandPattern.test(command)) return false;
+  if (validCommands.size < validCommandsMax) validCommands.add(command);
+  return true;
 }
 
 function checkTimeout(input: EntryInput): EntryErrorCode | null {
@@ -142,6 +150,7 @@ export function checkAccounts(
   account: (id: string) => Account | undefined,
   allowClosed: boolean,
 ): EntryErrorCode | null {
+  if (postings.length === 1 && postings[0] !== undefined) return checkOnePosting(postings[0], account, allowClosed);
   for (const posting of postings) {
     if (account(posting.debitAccountId) === undefined) return 'debit_account_not_found';
     if (account(posting.creditAccountId) === undefined) return 'credit_account_not_found';
@@ -157,5 +166,21 @@ export function checkAccounts(
     if (account(posting.debitAccountId)?.currency !== currency) return 'currency_mismatch';
     if (account(posting.creditAccountId)?.currency !== currency) return 'currency_mismatch';
   }
+  return null;
+}
+
+/** `checkAccounts` of a single posting (most entries): each account looked up once. */
+function checkOnePosting(
+  posting: PostingInput,
+  account: (id: string) => Account | undefined,
+  allowClosed: boolean,
+): EntryErrorCode | null {
+  const debit = account(posting.debitAccountId);
+  if (debit === undefined) return 'debit_account_not_found';
+  const credit = account(posting.creditAccountId);
+  if (credit === undefined) return 'credit_account_not_found';
+  if (!allowClosed && debit.closed) return 'debit_account_closed';
+  if (!allowClosed && credit.closed) return 'credit_account_closed';
+  if (debit.currency !== credit.currency) return 'currency_mismatch';
   return null;
 }

@@ -17,53 +17,57 @@ const textOid = 25;
 const uuidOid = 2950;
 
 const headerBytes = 20;
+const int8Max = 2n ** 63n - 1n;
+const int8Min = -(2n ** 63n);
 const nullLength = -1;
-const twoTo32 = 4294967296;
 
 class ArrayWriter {
   private readonly buffer: Buffer;
+  /** The same bytes: DataView writes big-endian integers, bigints included, without conversions. */
+  private readonly view: DataView;
   private offset = headerBytes;
 
   constructor(elementOid: number, count: number, hasNull: boolean, dataBytes: number) {
     if (count === 0) {
       this.buffer = Buffer.alloc(12);
-      this.buffer.writeInt32BE(elementOid, 8);
+      this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
+      this.view.setInt32(8, elementOid);
       this.offset = 12;
       return;
     }
     this.buffer = Buffer.allocUnsafe(headerBytes + count * 4 + dataBytes);
-    this.buffer.writeInt32BE(1, 0);
-    this.buffer.writeInt32BE(hasNull ? 1 : 0, 4);
-    this.buffer.writeInt32BE(elementOid, 8);
-    this.buffer.writeInt32BE(count, 12);
-    this.buffer.writeInt32BE(1, 16);
+    this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
+    this.view.setInt32(0, 1);
+    this.view.setInt32(4, hasNull ? 1 : 0);
+    this.view.setInt32(8, elementOid);
+    this.view.setInt32(12, count);
+    this.view.setInt32(16, 1);
   }
 
   null(): void {
-    this.offset = this.buffer.writeInt32BE(nullLength, this.offset);
+    this.view.setInt32(this.offset, nullLength);
+    this.offset += 4;
   }
 
   int2(value: number): void {
-    this.offset = this.buffer.writeInt32BE(2, this.offset);
-    this.offset = this.buffer.writeInt16BE(value, this.offset);
+    this.view.setInt32(this.offset, 2);
+    this.view.setInt16(this.offset + 4, value);
+    this.offset += 6;
   }
 
   int8(value: bigint | number): void {
-    this.offset = this.buffer.writeInt32BE(8, this.offset);
-    const number = Number(value);
-    if (Number.isSafeInteger(number)) {
-      // Two 32-bit halves: no bigint arithmetic for the values that fit a double exactly.
-      const high = Math.floor(number / twoTo32);
-      this.offset = this.buffer.writeInt32BE(high, this.offset);
-      this.offset = this.buffer.writeUInt32BE(number - high * twoTo32, this.offset);
-    } else {
-      this.offset = this.buffer.writeBigInt64BE(BigInt(value), this.offset);
-    }
+    this.view.setInt32(this.offset, 8);
+    const int = typeof value === 'bigint' ? value : BigInt(value);
+    // DataView would wrap a value out of range silently.
+    if (int > int8Max || int < int8Min) throw new RangeError(`${int} is out of range for an int8`);
+    this.view.setBigInt64(this.offset + 4, int);
+    this.offset += 12;
   }
 
   uuid(value: string): void {
     assert.equal(value.length, 36, 'a canonical uuid');
-    this.offset = this.buffer.writeInt32BE(16, this.offset);
+    this.view.setInt32(this.offset, 16);
+    this.offset += 4;
     for (let i = 0; i < 36; i += 2) {
       if (i === 8 || i === 13 || i === 18 || i === 23) i++;
       this.buffer[this.offset++] = (hexDigit(value.charCodeAt(i)) << 4) | hexDigit(value.charCodeAt(i + 1));
@@ -71,7 +75,8 @@ class ArrayWriter {
   }
 
   text(value: string, bytes: number): void {
-    this.offset = this.buffer.writeInt32BE(bytes, this.offset);
+    this.view.setInt32(this.offset, bytes);
+    this.offset += 4;
     this.offset += this.buffer.write(value, this.offset, bytes, 'utf8');
   }
 

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { derivedId, newId } from '../../src/ids.js';
 import { isValidId } from '../../src/ledger/index.js';
 
 /** The definition the check must agree with. */
@@ -35,5 +36,31 @@ describe('entry and account ids', () => {
       }),
       { numRuns: 20_000 },
     );
+  });
+});
+
+describe('ids Custos makes', () => {
+  const version7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+  it('makes UUIDv7s that carry the time, are valid ids and never repeat', () => {
+    const seen = new Set<string>();
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 48 - 1 }), (ms) => {
+        const id = newId(ms);
+        expect(id).toMatch(version7);
+        expect(isValidId(id)).toBe(true);
+        expect(Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16)).toBe(ms);
+        expect(seen.has(id)).toBe(false);
+        seen.add(id);
+      }),
+      { numRuns: 20_000 },
+    );
+  });
+
+  it('derives the same UUIDv8 from the same name, and another from another', () => {
+    expect(derivedId('settlement 2026-11-25')).toBe(derivedId('settlement 2026-11-25'));
+    expect(derivedId('settlement 2026-11-25')).not.toBe(derivedId('settlement 2026-11-26'));
+    expect(derivedId('x')).toBe('2d711642-b726-8044-8162-7ca9fbac32f5');
+    expect(derivedId('x')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 });

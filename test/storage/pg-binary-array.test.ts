@@ -80,3 +80,14 @@ describe.skipIf(databaseUrl === undefined)('binary array parameters, read by Pos
     expect(() => binaryArrays.uuid(['0000000g-0000-0000-0000-000000000000'])).toThrow('hexadecimal');
   });
 });
+
+describe('binary array parameters, before anything is sent', () => {
+  it('refuses an int8 out of range instead of wrapping it', () => {
+    expect(() => binaryArrays.int8([2n ** 63n])).toThrow(RangeError);
+    expect(() => binaryArrays.int8([-(2n ** 63n) - 1n])).toThrow(RangeError);
+    expect(() => binaryArrays.int8([1.5])).toThrow(RangeError);
+    expect((binaryArrays.int8([2n ** 63n - 1n, -(2n ** 63n)]) as Buffer).subarray(20)).toEqual(
+      Buffer.from('000000087fffffffffffffff000000088000000000000000', 'hex'),
+    );
+  });
+});
