@@ -522,7 +522,7 @@ function writeStatement(
     assert.ok(found !== undefined, `the number of account ${id} is known`);
     return found;
   };
-  const e = entryColumns(arrays, decision);
+  const e = entryColumns(arrays, base, decision);
   const p = postingColumns(arrays, decision, num);
   const a = accountColumns(arrays, decision.accounts, num);
   const opened = decision.pendingsOpened;
@@ -536,16 +536,21 @@ function writeStatement(
       where platform_id = ${platformId}::uuid and entry_seq = ${base.seq.toString()}::int8
         and head_hash = decode(${base.hash}, 'hex') and version = ${base.version.toString()}::int8
       for update
+    ), hashes as materialized (
+      -- Every entry's hash in one parameter, decoded once; the nth entry's are bytes 32n-31 to 32n.
+      select decode(${e.hashes}::text, 'hex') as bytes
     ), new_entries as (
       insert into ledger_entries (platform_id, seq, id, kind, pending_id, timeout_at, command, reference, actor,
                                   occurred_at, posting_count, hash)
-      select ${platformId}::uuid, u.seq, u.id, u.kind, u.pending_id,
+      -- Entries take the seqs after the head's, in order: the nth is the head's + n.
+      select ${platformId}::uuid, ${base.seq.toString()}::int8 + u.n, u.id, u.kind, u.pending_id,
              timestamptz 'epoch' + u.timeout_ms * interval '1 millisecond',
-             u.command, u.reference, u.actor, ${occurredAt}::timestamptz, u.posting_count, decode(u.hash, 'hex')
-      from unnest(${e.seq}::int8[], ${e.id}::uuid[], ${e.kind}::text[], ${e.pendingId}::uuid[],
+             u.command, u.reference, u.actor, ${occurredAt}::timestamptz, u.posting_count,
+             substring((select bytes from hashes) from (u.n::int4 - 1) * 32 + 1 for 32)
+      from unnest(${e.id}::uuid[], ${e.kind}::text[], ${e.pendingId}::uuid[],
                   ${e.timeoutMs}::int8[], ${e.command}::text[], ${e.reference}::text[], ${e.actor}::text[],
-                  ${e.postingCount}::int2[], ${e.hash}::text[])
-        as u(seq, id, kind, pending_id, timeout_ms, command, reference, actor, posting_count, hash)
+                  ${e.postingCount}::int2[]) with ordinality
+        as u(id, kind, pending_id, timeout_ms, command, reference, actor, posting_count, n)
       where ${decided}
       -- No "on conflict": a stored id fails the statement (the batch is then decided again
       -- knowing it), and every new row is spared the speculative insert's extra probe and record.
@@ -554,12 +559,14 @@ function writeStatement(
       insert into ledger_postings (platform_id, entry_seq, idx, debit_account, credit_account, amount,
                                    pending_released, debit_posted_after, debit_pending_after,
                                    credit_posted_after, credit_pending_after)
-      select ${platformId}::uuid, u.seq, u.idx, u.debit, u.credit, u.amount, coalesce(u.released, 0),
+      -- Postings name their entries' seqs, unless every entry has one posting: the nth is then the nth entry's.
+      select ${platformId}::uuid, coalesce(u.seq, ${base.seq.toString()}::int8 + u.n), coalesce(u.idx, 0),
+             u.debit, u.credit, u.amount, coalesce(u.released, 0),
              u.debit_posted, coalesce(u.debit_pending, 0), u.credit_posted, coalesce(u.credit_pending, 0)
       from unnest(${p.seq}::int8[], ${p.idx}::int2[], ${p.debit}::int8[], ${p.credit}::int8[], ${p.amount}::int8[],
                   ${p.released}::int8[], ${p.debitPosted}::int8[], ${p.debitPending}::int8[],
-                  ${p.creditPosted}::int8[], ${p.creditPending}::int8[])
-        as u(seq, idx, debit, credit, amount, released, debit_posted, debit_pending, credit_posted, credit_pending)
+                  ${p.creditPosted}::int8[], ${p.creditPending}::int8[]) with ordinality
+        as u(seq, idx, debit, credit, amount, released, debit_posted, debit_pending, credit_posted, credit_pending, n)
       where ${decided}
     ), changed_accounts as (
       update ledger_accounts a
@@ -595,10 +602,15 @@ function writeStatement(
     select (select count(*) from new_entries)::int4 as inserted, (select version from book) as version`;
 }
 
-function entryColumns(arrays: ArrayCodec, decision: BatchDecision) {
+function entryColumns(arrays: ArrayCodec, base: BookHead, decision: BatchDecision) {
   const entries = decision.entries;
+  // The statement numbers entries from the head: they must follow it without a gap.
+  let seq = base.seq;
+  for (const entry of entries) {
+    assert.equal(entry.seq, ++seq, 'entries follow the head in order');
+    assert.equal(entry.hash.length, 64, 'a hash is 32 bytes in hex');
+  }
   return {
-    seq: arrays.int8(entries.map((x) => x.seq)),
     id: arrays.uuid(entries.map((x) => x.id)),
     kind: arrays.text(entries.map((x) => x.kind)),
     pendingId: unlessAll(entries.map((x) => x.pendingId), null, arrays.uuid),
@@ -607,7 +619,8 @@ function entryColumns(arrays: ArrayCodec, decision: BatchDecision) {
     reference: unlessAll(entries.map((x) => x.reference), null, arrays.text),
     actor: unlessAll(entries.map((x) => x.actor), null, arrays.text),
     postingCount: arrays.int2(entries.map((x) => x.postings.length)),
-    hash: arrays.text(entries.map((x) => x.hash)),
+    // One text of 64 hex digits per entry: a single value to read instead of an array.
+    hashes: entries.map((x) => x.hash).join(''),
   };
 }
 
@@ -636,9 +649,11 @@ function postingColumns(arrays: ArrayCodec, decision: BatchDecision, num: (id: I
       creditPending.push(posting.creditPendingAfterMinor);
     });
   }
+  // Read through coalesce(…) by the statement: with one posting per entry, both follow the entries.
+  const oneEach = decision.entries.every((entry) => entry.postings.length === 1);
   return {
-    seq: arrays.int8(seq),
-    idx: arrays.int2(idx),
+    seq: arrays.int8(oneEach ? [] : seq),
+    idx: unlessAll(idx, 0, arrays.int2),
     debit: arrays.int8(debit),
     credit: arrays.int8(credit),
     amount: arrays.int8(amount),
