@@ -545,7 +545,7 @@ function writeStatement(
       -- Entries take the seqs after the head's, in order: the nth is the head's + n.
       select ${platformId}::uuid, ${base.seq.toString()}::int8 + u.n, u.id, u.kind, u.pending_id,
              timestamptz 'epoch' + u.timeout_ms * interval '1 millisecond',
-             u.command, u.reference, u.actor, ${occurredAt}::timestamptz, u.posting_count,
+             u.command, u.reference, u.actor, ${occurredAt}::timestamptz, coalesce(u.posting_count, 1),
              substring((select bytes from hashes) from (u.n::int4 - 1) * 32 + 1 for 32)
       from unnest(${e.id}::uuid[], ${e.kind}::text[], ${e.pendingId}::uuid[],
                   ${e.timeoutMs}::int8[], ${e.command}::text[], ${e.reference}::text[], ${e.actor}::text[],
@@ -618,7 +618,8 @@ function entryColumns(arrays: ArrayCodec, base: BookHead, decision: BatchDecisio
     command: arrays.text(entries.map((x) => x.command)),
     reference: unlessAll(entries.map((x) => x.reference), null, arrays.text),
     actor: unlessAll(entries.map((x) => x.actor), null, arrays.text),
-    postingCount: arrays.int2(entries.map((x) => x.postings.length)),
+    // Read through coalesce(…, 1) by the statement.
+    postingCount: unlessAll(entries.map((x) => x.postings.length), 1, arrays.int2),
     // One text of 64 hex digits per entry: a single value to read instead of an array.
     hashes: entries.map((x) => x.hash).join(''),
   };
