@@ -315,6 +315,10 @@ export class SqlEodStore {
       // nested loop chosen on stale row estimates turns these joins quadratic; hash joins
       // are right at every size.
       await sql`set local enable_nestloop = off`.execute(trx);
+      // A disabled plan node adds 10^10 to the estimated cost, far past `jit_above_cost`, so
+      // every one of these statements was compiled with JIT's inlining and optimisation: about
+      // half a second each on PostgreSQL 15 here, whatever the size of the day.
+      await sql`set local jit = off`.execute(trx);
       await sql`delete from account_day_balances where platform_id = ${p}::uuid and business_date = ${date}::date`.execute(trx);
       await sql`delete from member_day_balances where platform_id = ${p}::uuid and business_date = ${date}::date`.execute(trx);
       await sql`
