@@ -144,43 +144,29 @@ export function postedAmounts(input: EntryInput, pending: Pending): bigint[] | E
   return amounts;
 }
 
-/** Checks the accounts named by new postings: they exist, are open, share one currency. */
+/**
+ * Checks the accounts named by new postings: they exist, are open, share one currency. Each
+ * account is looked up once; the checks run in that order over all postings, debit before
+ * credit.
+ */
 export function checkAccounts(
   postings: readonly PostingInput[],
   account: (id: string) => Account | undefined,
   allowClosed: boolean,
 ): EntryErrorCode | null {
-  if (postings.length === 1 && postings[0] !== undefined) return checkOnePosting(postings[0], account, allowClosed);
+  // Debit and credit of each posting in turn: even places debits, odd places credits.
+  const named: Account[] = [];
   for (const posting of postings) {
-    if (account(posting.debitAccountId) === undefined) return 'debit_account_not_found';
-    if (account(posting.creditAccountId) === undefined) return 'credit_account_not_found';
+    const debit = account(posting.debitAccountId);
+    if (debit === undefined) return 'debit_account_not_found';
+    const credit = account(posting.creditAccountId);
+    if (credit === undefined) return 'credit_account_not_found';
+    named.push(debit, credit);
   }
   if (!allowClosed) {
-    for (const posting of postings) {
-      if (account(posting.debitAccountId)?.closed === true) return 'debit_account_closed';
-      if (account(posting.creditAccountId)?.closed === true) return 'credit_account_closed';
-    }
+    const closedAt = named.findIndex((a) => a.closed);
+    if (closedAt >= 0) return closedAt % 2 === 0 ? 'debit_account_closed' : 'credit_account_closed';
   }
-  const currency = account(postings[0]?.debitAccountId ?? '')?.currency;
-  for (const posting of postings) {
-    if (account(posting.debitAccountId)?.currency !== currency) return 'currency_mismatch';
-    if (account(posting.creditAccountId)?.currency !== currency) return 'currency_mismatch';
-  }
-  return null;
-}
-
-/** `checkAccounts` of a single posting (most entries): each account looked up once. */
-function checkOnePosting(
-  posting: PostingInput,
-  account: (id: string) => Account | undefined,
-  allowClosed: boolean,
-): EntryErrorCode | null {
-  const debit = account(posting.debitAccountId);
-  if (debit === undefined) return 'debit_account_not_found';
-  const credit = account(posting.creditAccountId);
-  if (credit === undefined) return 'credit_account_not_found';
-  if (!allowClosed && debit.closed) return 'debit_account_closed';
-  if (!allowClosed && credit.closed) return 'credit_account_closed';
-  if (debit.currency !== credit.currency) return 'currency_mismatch';
-  return null;
+  const currency = named[0]?.currency;
+  return named.every((a) => a.currency === currency) ? null : 'currency_mismatch';
 }

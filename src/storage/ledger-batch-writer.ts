@@ -522,8 +522,11 @@ function writeStatement(
     assert.ok(found !== undefined, `the number of account ${id} is known`);
     return found;
   };
-  const e = entryColumns(arrays, base, decision);
-  const p = postingColumns(arrays, decision, num);
+  // With one posting per entry (most batches), postings follow the entries: their seqs, places
+  // and the entries' posting counts are not sent, and the statement derives them.
+  const oneEach = decision.entries.every((entry) => entry.postings.length === 1);
+  const e = entryColumns(arrays, base, decision, oneEach);
+  const p = postingColumns(arrays, decision, num, oneEach);
   const a = accountColumns(arrays, decision.accounts, num);
   const opened = decision.pendingsOpened;
   const resolved = decision.pendingsResolved;
@@ -602,7 +605,7 @@ function writeStatement(
     select (select count(*) from new_entries)::int4 as inserted, (select version from book) as version`;
 }
 
-function entryColumns(arrays: ArrayCodec, base: BookHead, decision: BatchDecision) {
+function entryColumns(arrays: ArrayCodec, base: BookHead, decision: BatchDecision, oneEach: boolean) {
   const entries = decision.entries;
   // The statement numbers entries from the head: they must follow it without a gap.
   let seq = base.seq;
@@ -619,13 +622,13 @@ function entryColumns(arrays: ArrayCodec, base: BookHead, decision: BatchDecisio
     reference: unlessAll(entries.map((x) => x.reference), null, arrays.text),
     actor: unlessAll(entries.map((x) => x.actor), null, arrays.text),
     // Read through coalesce(…, 1) by the statement.
-    postingCount: unlessAll(entries.map((x) => x.postings.length), 1, arrays.int2),
+    postingCount: arrays.int2(oneEach ? [] : entries.map((x) => x.postings.length)),
     // One text of 64 hex digits per entry: a single value to read instead of an array.
     hashes: entries.map((x) => x.hash).join(''),
   };
 }
 
-function postingColumns(arrays: ArrayCodec, decision: BatchDecision, num: (id: Id) => bigint) {
+function postingColumns(arrays: ArrayCodec, decision: BatchDecision, num: (id: Id) => bigint, oneEach: boolean) {
   const seq: bigint[] = [];
   const idx: number[] = [];
   const debit: bigint[] = [];
@@ -650,11 +653,10 @@ function postingColumns(arrays: ArrayCodec, decision: BatchDecision, num: (id: I
       creditPending.push(posting.creditPendingAfterMinor);
     });
   }
-  // Read through coalesce(…) by the statement: with one posting per entry, both follow the entries.
-  const oneEach = decision.entries.every((entry) => entry.postings.length === 1);
   return {
+    // Read through coalesce(…) by the statement.
     seq: arrays.int8(oneEach ? [] : seq),
-    idx: unlessAll(idx, 0, arrays.int2),
+    idx: arrays.int2(oneEach ? [] : idx),
     debit: arrays.int8(debit),
     credit: arrays.int8(credit),
     amount: arrays.int8(amount),
