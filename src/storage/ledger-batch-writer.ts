@@ -49,7 +49,12 @@ class ExistingIdsFound extends Error {
 /** A batch decided ahead, on the head the batch before it will leave if it commits. */
 interface Prepared {
   readonly base: BookHead;
-  readonly decision: BatchDecision;
+  /**
+   * What the callers are answered. The entries themselves are in the statement only: kept
+   * here they would outlive the next collections of the young heap, waiting for the batch
+   * before to commit, and be copied and promoted for nothing.
+   */
+  readonly results: readonly EntryResult[];
   readonly statement: WriteStatement;
   /** Accounts read ahead without a lock: the decision stands only if they are still so. */
   readonly assumed: Assumed;
@@ -210,11 +215,11 @@ export class LedgerBatchWriter {
     const statement = writeStatement(this.arrays, platformId, base, decision, nums);
     if (memory.head !== base) return null;
     // The accounts read ahead are remembered with their numbers; the moved ones after the batch.
-    this.memories.remember(memory, { ...decision.head, version: versionAfter(base, decision) }, [
+    this.memories.remember(memory, { ...decision.head, version: versionAfter(base, statement) }, [
       ...assumed.accounts,
       ...decision.accounts,
     ]);
-    return { base, decision, statement, assumed };
+    return { base, results: decision.results, statement, assumed };
   }
 
   /**
@@ -224,10 +229,10 @@ export class LedgerBatchWriter {
    * lock, write, commit), while the database would otherwise wait on this process.
    */
   private async writeAlone(prepared: Prepared): Promise<CommandResult[]> {
-    const version = await this.persist(this.db, prepared.base, prepared.decision, prepared.statement);
+    const version = await this.persist(this.db, prepared.base, prepared.statement);
     if (version === null) throw new StaleSpeculation();
-    assert.equal(version, versionAfter(prepared.base, prepared.decision), 'one write bumps the book version once');
-    return prepared.decision.results.map(fromEntry);
+    assert.equal(version, versionAfter(prepared.base, prepared.statement), 'one write bumps the book version once');
+    return prepared.results.map(fromEntry);
   }
 
   private async attempt(
@@ -242,28 +247,33 @@ export class LedgerBatchWriter {
   ): Promise<CommandResult[]> {
     const head = await lockBook(trx, platformId);
     if (head === undefined) return this.decideWithoutBook(platformId, commands);
-    let decided: Decided;
+    let entryResults: readonly EntryResult[];
+    let results: CommandResult[];
+    let writes: (RowWrite | RowSet)[] = [];
     let statement: WriteStatement;
     if (prepared !== null && sameHead(head, prepared.base) && (await asAssumed(trx, platformId, prepared.assumed))) {
-      decided = { decision: prepared.decision, results: prepared.decision.results.map(fromEntry), writes: [] };
+      entryResults = prepared.results;
+      results = entryResults.map(fromEntry);
       statement = prepared.statement;
     } else {
       if (prepared !== null) throw new StaleSpeculation();
       const batch = await this.decideUnderLock(trx, platformId, memory, head, commands, existing, taken);
-      decided = batch;
-      const decision = decided.decision;
+      const decision = batch.decision;
       // Built now, while the numbers are at hand: other batches may change memory from here on.
       statement = writeStatement(this.arrays, platformId, head, decision, batch.nums);
       // The next batch may build on this one now; write() forgets the book if this one fails.
-      this.memories.remember(memory, { ...decision.head, version: versionAfter(head, decision) }, decision.accounts);
+      this.memories.remember(memory, { ...decision.head, version: versionAfter(head, statement) }, decision.accounts);
       onDecided();
+      entryResults = decision.results;
+      results = batch.results;
+      writes = batch.writes;
     }
-    await this.checkRefusedAreNew(trx, platformId, decided.decision, existing);
-    const version = await this.persist(trx, head, decided.decision, statement);
+    await this.checkRefusedAreNew(trx, platformId, entryResults, existing);
+    const version = await this.persist(trx, head, statement);
     assert.ok(version !== null, 'the locked head is the head the batch was decided on');
-    assert.equal(version, versionAfter(head, decided.decision), 'one write bumps the book version once');
-    if (decided.writes.length > 0) await this.rows.write(trx, platformId, decided.writes);
-    return decided.results;
+    assert.equal(version, versionAfter(head, statement), 'one write bumps the book version once');
+    if (writes.length > 0) await this.rows.write(trx, platformId, writes);
+    return results;
   }
 
   private async decideUnderLock(
@@ -344,10 +354,10 @@ export class LedgerBatchWriter {
   private async checkRefusedAreNew(
     trx: Kysely<Database>,
     platformId: Id,
-    decision: BatchDecision,
+    results: readonly EntryResult[],
     existing: ReadonlyMap<Id, Entry>,
   ): Promise<void> {
-    const refused = decision.results
+    const refused = results
       .filter((r) => r.code !== 'ok' && r.code !== 'exists' && !existing.has(r.id) && !decidedWithoutStore.has(r.code))
       .map((r) => r.id);
     const found = await selectExistingIds(trx, platformId, refused);
@@ -355,16 +365,16 @@ export class LedgerBatchWriter {
   }
 
   /** The book's version after the write; null if the book's head was not `head`, and nothing was written. */
-  private async persist(db: Kysely<Database>, head: BookHead, decision: BatchDecision, statement: WriteStatement): Promise<bigint | null> {
-    if (decision.entries.length === 0) return head.version;
-    const { rows } = await statement.execute(db).catch((error: unknown) => {
-      if (isUniqueViolation(error, entryIdConstraint)) throw new ExistingIdsFound(decision.entries.map((entry) => entry.id));
+  private async persist(db: Kysely<Database>, head: BookHead, statement: WriteStatement): Promise<bigint | null> {
+    if (statement.entryIds.length === 0) return head.version;
+    const { rows } = await statement.query.execute(db).catch((error: unknown) => {
+      if (isUniqueViolation(error, entryIdConstraint)) throw new ExistingIdsFound([...statement.entryIds]);
       throw error;
     });
     const row = rows[0];
     assert.ok(row !== undefined);
     if (row.version === null) return null;
-    assert.equal(row.inserted, decision.entries.length, 'every entry of the batch is inserted');
+    assert.equal(row.inserted, statement.entryIds.length, 'every entry of the batch is inserted');
     return row.version;
   }
 }
@@ -372,8 +382,8 @@ export class LedgerBatchWriter {
 /** The key that makes an entry id name one entry per book (migration 0009). */
 const entryIdConstraint = 'ledger_entries_id_key';
 
-function versionAfter(head: BookHead, decision: BatchDecision): bigint {
-  return decision.entries.length > 0 ? head.version + 1n : head.version;
+function versionAfter(head: BookHead, statement: WriteStatement): bigint {
+  return statement.entryIds.length > 0 ? head.version + 1n : head.version;
 }
 
 function signal(): { promise: Promise<void>; fire: () => void } {
@@ -495,8 +505,8 @@ function addAccounts(accounts: Map<Id, Account>, nums: Map<Id, bigint>, read: re
  * answer `exists` only after a look in the journal).
  */
 function standsAlone(prepared: Prepared): boolean {
-  if (prepared.assumed.ids.length > 0 || prepared.decision.entries.length === 0) return false;
-  return prepared.decision.results.every((result) => result.code === 'ok' || decidedWithoutStore.has(result.code));
+  if (prepared.assumed.ids.length > 0 || prepared.statement.entryIds.length === 0) return false;
+  return prepared.results.every((result) => result.code === 'ok' || decidedWithoutStore.has(result.code));
 }
 
 function yieldToIo(): Promise<void> {
@@ -533,7 +543,8 @@ function writeStatement(
   const head = decision.head;
   const occurredAt = new Date(head.lastOccurredAtMs).toISOString();
   const decided = sql`exists (select from decided_on)`;
-  return sql<{ inserted: number; version: bigint | null }>`
+  const entryIds: readonly Id[] = decision.entries.map((entry) => entry.id);
+  const query = sql<{ inserted: number; version: bigint | null }>`
     with decided_on as (
       select from ledger_books
       where platform_id = ${platformId}::uuid and entry_seq = ${base.seq.toString()}::int8
@@ -603,6 +614,7 @@ function writeStatement(
       returning version
     )
     select (select count(*) from new_entries)::int4 as inserted, (select version from book) as version`;
+  return { query, entryIds };
 }
 
 function entryColumns(arrays: ArrayCodec, base: BookHead, decision: BatchDecision, oneEach: boolean) {

@@ -67,6 +67,11 @@ export interface SqlLedgerStoreOptions {
   readonly arrays?: ArrayCodec;
 }
 
+function entryResultOf(result: CommandResult): EntryResult {
+  assert.ok(result.entry !== undefined, 'an entry command answers with its entry');
+  return result.entry;
+}
+
 export type BatchObserver = (entries: number, written: number, replayed: number, seconds: number) => void;
 
 export { systemClock } from '../clock.js';
@@ -148,10 +153,10 @@ export class SqlLedgerStore implements LedgerStore {
     });
   }
 
-  async submit(platformId: Id, entry: EntryInput): Promise<EntryResult> {
-    const result = await this.batcher.submit(platformId, { entry });
-    assert.ok(result.entry !== undefined, 'an entry command answers with its entry');
-    return result.entry;
+  submit(platformId: Id, entry: EntryInput): Promise<EntryResult> {
+    // A plain `then`, not an async function: thousands of callers wait at once, and each
+    // async frame would live, and be copied by the collector, until its batch commits.
+    return this.batcher.submit(platformId, { entry }).then(entryResultOf);
   }
 
   submitMany(platformId: Id, entries: readonly EntryInput[]): Promise<EntryResult[]> {
