@@ -8,20 +8,36 @@ import type { Entry } from './types.js';
  */
 export function canonicalEntry(entry: Omit<Entry, 'hash'>): string {
   let out =
-    `${entry.platformId}|${entry.seq}|${entry.id}|${entry.kind}|${entry.pendingId ?? '-'}|` +
-    `${entry.timeoutAtMs ?? '-'}|${JSON.stringify(entry.command)}|${JSON.stringify(entry.reference)}|` +
-    `${JSON.stringify(entry.actor)}|${entry.occurredAtMs}`;
+    entry.platformId + '|' + entry.seq.toString() + '|' + entry.id + '|' + entry.kind + '|' +
+    (entry.pendingId ?? '-') + '|' + (entry.timeoutAtMs === null ? '-' : String(entry.timeoutAtMs)) + '|' +
+    quotedCommand(entry.command) + '|' + JSON.stringify(entry.reference) + '|' + JSON.stringify(entry.actor) + '|' +
+    String(entry.occurredAtMs);
   for (const p of entry.postings) {
     out +=
-      `|${p.debitAccountId}|${p.creditAccountId}|${p.amountMinor}|${p.pendingReleasedMinor}|` +
-      `${p.debitPostedAfterMinor}|${p.debitPendingAfterMinor}|${p.creditPostedAfterMinor}|${p.creditPendingAfterMinor}`;
+      '|' + p.debitAccountId + '|' + p.creditAccountId + '|' + p.amountMinor.toString() + '|' +
+      p.pendingReleasedMinor.toString() + '|' + p.debitPostedAfterMinor.toString() + '|' +
+      p.debitPendingAfterMinor.toString() + '|' + p.creditPostedAfterMinor.toString() + '|' +
+      p.creditPendingAfterMinor.toString();
   }
   return out;
 }
 
 /** hash = SHA-256(previous hash in hex ‖ `|` ‖ canonical entry), as lowercase hex. */
 export function chainHash(previousHashHex: string, entry: Omit<Entry, 'hash'>): string {
-  return hash('sha256', `${previousHashHex}|${canonicalEntry(entry)}`, 'hex');
+  return hash('sha256', previousHashHex + '|' + canonicalEntry(entry), 'hex');
+}
+
+/** Commands JSON-quoted: a book has a few dozen, and nearly every entry repeats one. */
+const quotedCommands = new Map<string, string>();
+const quotedCommandsMax = 1024;
+
+function quotedCommand(command: string): string {
+  let quoted = quotedCommands.get(command);
+  if (quoted === undefined) {
+    quoted = JSON.stringify(command);
+    if (quotedCommands.size < quotedCommandsMax) quotedCommands.set(command, quoted);
+  }
+  return quoted;
 }
 
 export interface ChainCheck {
