@@ -42,6 +42,15 @@ export interface LedgerEntriesTable {
   occurred_at: Date;
   posting_count: number;
   hash: Uint8Array;
+  /** The posting of an entry with one posting (migration 0010); null for the others. */
+  debit_account: bigint | null;
+  credit_account: bigint | null;
+  amount: bigint | null;
+  pending_released: bigint | null;
+  debit_posted_after: bigint | null;
+  debit_pending_after: bigint | null;
+  credit_posted_after: bigint | null;
+  credit_pending_after: bigint | null;
 }
 
 export interface LedgerPostingsTable {

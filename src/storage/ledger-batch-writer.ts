@@ -13,6 +13,7 @@ import type {
   EntryResult,
   Id,
   Pending,
+  Posting,
   RowSet,
   RowWrite,
 } from '../ledger/index.js';
@@ -532,11 +533,12 @@ function writeStatement(
     assert.ok(found !== undefined, `the number of account ${id} is known`);
     return found;
   };
-  // With one posting per entry (most batches), postings follow the entries: their seqs, places
-  // and the entries' posting counts are not sent, and the statement derives them.
+  // An entry with one posting (most entries) is one row with its posting (migration 0010);
+  // the postings of the others go to ledger_postings. When every entry has one posting (most
+  // batches), the entries' posting counts are not sent.
   const oneEach = decision.entries.every((entry) => entry.postings.length === 1);
-  const e = entryColumns(arrays, base, decision, oneEach);
-  const p = postingColumns(arrays, decision, num, oneEach);
+  const e = entryColumns(arrays, base, decision, num, oneEach);
+  const p = postingColumns(arrays, decision, num);
   const a = accountColumns(arrays, decision.accounts, num);
   const opened = decision.pendingsOpened;
   const resolved = decision.pendingsResolved;
@@ -555,16 +557,26 @@ function writeStatement(
       select decode(${e.hashes}::text, 'hex') as bytes
     ), new_entries as (
       insert into ledger_entries (platform_id, seq, id, kind, pending_id, timeout_at, command, reference, actor,
-                                  occurred_at, posting_count, hash)
-      -- Entries take the seqs after the head's, in order: the nth is the head's + n.
+                                  occurred_at, posting_count, hash, debit_account, credit_account, amount,
+                                  pending_released, debit_posted_after, debit_pending_after,
+                                  credit_posted_after, credit_pending_after)
+      -- Entries take the seqs after the head's, in order: the nth is the head's + n. The posting
+      -- columns are null for an entry with several postings; the columns sent empty when all
+      -- are zero read as zero for the others.
       select ${platformId}::uuid, ${base.seq.toString()}::int8 + u.n, u.id, u.kind, u.pending_id,
              timestamptz 'epoch' + u.timeout_ms * interval '1 millisecond',
              u.command, u.reference, u.actor, ${occurredAt}::timestamptz, coalesce(u.posting_count, 1),
-             substring((select bytes from hashes) from (u.n::int4 - 1) * 32 + 1 for 32)
+             substring((select bytes from hashes) from (u.n::int4 - 1) * 32 + 1 for 32),
+             u.debit, u.credit, u.amount, case when u.debit is not null then coalesce(u.released, 0) end,
+             u.debit_posted, case when u.debit is not null then coalesce(u.debit_pending, 0) end,
+             u.credit_posted, case when u.debit is not null then coalesce(u.credit_pending, 0) end
       from unnest(${e.id}::uuid[], ${e.kind}::text[], ${e.pendingId}::uuid[],
                   ${e.timeoutMs}::int8[], ${e.command}::text[], ${e.reference}::text[], ${e.actor}::text[],
-                  ${e.postingCount}::int2[]) with ordinality
-        as u(id, kind, pending_id, timeout_ms, command, reference, actor, posting_count, n)
+                  ${e.postingCount}::int2[], ${e.debit}::int8[], ${e.credit}::int8[], ${e.amount}::int8[],
+                  ${e.released}::int8[], ${e.debitPosted}::int8[], ${e.debitPending}::int8[],
+                  ${e.creditPosted}::int8[], ${e.creditPending}::int8[]) with ordinality
+        as u(id, kind, pending_id, timeout_ms, command, reference, actor, posting_count, debit, credit, amount,
+             released, debit_posted, debit_pending, credit_posted, credit_pending, n)
       where ${decided}
       -- No "on conflict": a stored id fails the statement (the batch is then decided again
       -- knowing it), and every new row is spared the speculative insert's extra probe and record.
@@ -573,14 +585,13 @@ function writeStatement(
       insert into ledger_postings (platform_id, entry_seq, idx, debit_account, credit_account, amount,
                                    pending_released, debit_posted_after, debit_pending_after,
                                    credit_posted_after, credit_pending_after)
-      -- Postings name their entries' seqs, unless every entry has one posting: the nth is then the nth entry's.
-      select ${platformId}::uuid, coalesce(u.seq, ${base.seq.toString()}::int8 + u.n), coalesce(u.idx, 0),
-             u.debit, u.credit, u.amount, coalesce(u.released, 0),
+      -- The postings of the entries with several: none in most batches.
+      select ${platformId}::uuid, u.seq, u.idx, u.debit, u.credit, u.amount, coalesce(u.released, 0),
              u.debit_posted, coalesce(u.debit_pending, 0), u.credit_posted, coalesce(u.credit_pending, 0)
       from unnest(${p.seq}::int8[], ${p.idx}::int2[], ${p.debit}::int8[], ${p.credit}::int8[], ${p.amount}::int8[],
                   ${p.released}::int8[], ${p.debitPosted}::int8[], ${p.debitPending}::int8[],
-                  ${p.creditPosted}::int8[], ${p.creditPending}::int8[]) with ordinality
-        as u(seq, idx, debit, credit, amount, released, debit_posted, debit_pending, credit_posted, credit_pending, n)
+                  ${p.creditPosted}::int8[], ${p.creditPending}::int8[])
+        as u(seq, idx, debit, credit, amount, released, debit_posted, debit_pending, credit_posted, credit_pending)
       where ${decided}
     ), changed_accounts as (
       update ledger_accounts a
@@ -617,7 +628,13 @@ function writeStatement(
   return { query, entryIds };
 }
 
-function entryColumns(arrays: ArrayCodec, base: BookHead, decision: BatchDecision, oneEach: boolean) {
+function entryColumns(
+  arrays: ArrayCodec,
+  base: BookHead,
+  decision: BatchDecision,
+  num: (id: Id) => bigint,
+  oneEach: boolean,
+) {
   const entries = decision.entries;
   // The statement numbers entries from the head: they must follow it without a gap.
   let seq = base.seq;
@@ -625,6 +642,8 @@ function entryColumns(arrays: ArrayCodec, base: BookHead, decision: BatchDecisio
     assert.equal(entry.seq, ++seq, 'entries follow the head in order');
     assert.equal(entry.hash.length, 64, 'a hash is 32 bytes in hex');
   }
+  // The posting of each entry that has one; null for the others.
+  const single = entries.map((x) => (x.postings.length === 1 ? (x.postings[0] as Posting) : null));
   return {
     id: arrays.uuid(entries.map((x) => x.id)),
     kind: arrays.text(entries.map((x) => x.kind)),
@@ -637,47 +656,44 @@ function entryColumns(arrays: ArrayCodec, base: BookHead, decision: BatchDecisio
     postingCount: arrays.int2(oneEach ? [] : entries.map((x) => x.postings.length)),
     // One text of 64 hex digits per entry: a single value to read instead of an array.
     hashes: entries.map((x) => x.hash).join(''),
+    ...postingArrays(arrays, single, num),
   };
 }
 
-function postingColumns(arrays: ArrayCodec, decision: BatchDecision, num: (id: Id) => bigint, oneEach: boolean) {
+/** The postings of the entries that have several, each with its entry's seq and its place. */
+function postingColumns(arrays: ArrayCodec, decision: BatchDecision, num: (id: Id) => bigint) {
   const seq: bigint[] = [];
   const idx: number[] = [];
-  const debit: bigint[] = [];
-  const credit: bigint[] = [];
-  const amount: bigint[] = [];
-  const released: bigint[] = [];
-  const debitPosted: bigint[] = [];
-  const debitPending: bigint[] = [];
-  const creditPosted: bigint[] = [];
-  const creditPending: bigint[] = [];
+  const postings: Posting[] = [];
   for (const entry of decision.entries) {
+    if (entry.postings.length === 1) continue;
     entry.postings.forEach((posting, index) => {
       seq.push(entry.seq);
       idx.push(index);
-      debit.push(num(posting.debitAccountId));
-      credit.push(num(posting.creditAccountId));
-      amount.push(posting.amountMinor);
-      released.push(posting.pendingReleasedMinor);
-      debitPosted.push(posting.debitPostedAfterMinor);
-      debitPending.push(posting.debitPendingAfterMinor);
-      creditPosted.push(posting.creditPostedAfterMinor);
-      creditPending.push(posting.creditPendingAfterMinor);
+      postings.push(posting);
     });
   }
+  return { seq: arrays.int8(seq), idx: arrays.int2(idx), ...postingArrays(arrays, postings, num) };
+}
+
+/**
+ * A posting's columns, one array each; null stays null in every array. The pending and
+ * released columns are read through coalesce(…, 0) by the statement, so they are sent empty
+ * when every value is zero.
+ */
+function postingArrays(arrays: ArrayCodec, postings: readonly (Posting | null)[], num: (id: Id) => bigint) {
+  const column = <T>(value: (posting: Posting) => T): (T | null)[] => postings.map((x) => (x === null ? null : value(x)));
+  const zeroUnlessAny = (values: (bigint | null)[]): unknown =>
+    values.some((x) => x !== null && x !== 0n) ? arrays.int8(values) : arrays.int8([]);
   return {
-    // Read through coalesce(…) by the statement.
-    seq: arrays.int8(oneEach ? [] : seq),
-    idx: arrays.int2(oneEach ? [] : idx),
-    debit: arrays.int8(debit),
-    credit: arrays.int8(credit),
-    amount: arrays.int8(amount),
-    // Read through coalesce(…, 0) by the statement.
-    released: unlessAll(released, 0n, arrays.int8),
-    debitPosted: arrays.int8(debitPosted),
-    debitPending: unlessAll(debitPending, 0n, arrays.int8),
-    creditPosted: arrays.int8(creditPosted),
-    creditPending: unlessAll(creditPending, 0n, arrays.int8),
+    debit: arrays.int8(column((x) => num(x.debitAccountId))),
+    credit: arrays.int8(column((x) => num(x.creditAccountId))),
+    amount: arrays.int8(column((x) => x.amountMinor)),
+    released: zeroUnlessAny(column((x) => x.pendingReleasedMinor)),
+    debitPosted: arrays.int8(column((x) => x.debitPostedAfterMinor)),
+    debitPending: zeroUnlessAny(column((x) => x.debitPendingAfterMinor)),
+    creditPosted: arrays.int8(column((x) => x.creditPostedAfterMinor)),
+    creditPending: zeroUnlessAny(column((x) => x.creditPendingAfterMinor)),
   };
 }
 

@@ -219,7 +219,7 @@ export async function checkChainRange(
              '|' || d.id::text || '|' || c.id::text || '|' || p.amount || '|' || p.pending_released || '|' ||
              p.debit_posted_after || '|' || p.debit_pending_after || '|' ||
              p.credit_posted_after || '|' || p.credit_pending_after
-      from ledger_postings p
+      from ledger_postings_all p
       join ledger_accounts d on d.platform_id = p.platform_id and d.num = p.debit_account
       join ledger_accounts c on c.platform_id = p.platform_id and c.num = p.credit_account
       where p.platform_id = ${platformId}::uuid and p.entry_seq > ${after}::int8 and p.entry_seq <= ${through}::int8
@@ -295,7 +295,7 @@ async function selectPostings(db: Db, platformId: Id, seqs: readonly bigint[]): 
 }
 
 /** Postings with both accounts' ids (`p`, `d`, `c`). */
-export const postingsWithAccountIds = sql`ledger_postings p
+export const postingsWithAccountIds = sql`ledger_postings_all p
   join ledger_accounts d on d.platform_id = p.platform_id and d.num = p.debit_account
   join ledger_accounts c on c.platform_id = p.platform_id and c.num = p.credit_account`;
 

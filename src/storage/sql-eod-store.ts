@@ -150,9 +150,12 @@ function movesAfter(cut: DayCut, afterSeq: bigint): RawBuilder<unknown> {
              and not (e.command like ${`${closeCommandPrefix}%`} and e.reference <= ${reference})) as later,
            (e.command like ${`${closeCommandPrefix}%`} and e.reference < ${reference}) as earlier_close
     from ledger_entries e
-    join ledger_postings p on p.platform_id = e.platform_id and p.entry_seq = e.seq
+    join ledger_postings_all p on p.platform_id = e.platform_id and p.entry_seq = e.seq
     cross join lateral (values (p.debit_account, true), (p.credit_account, false)) as s(num, is_debit)
-    where e.platform_id = ${cut.platformId}::uuid and e.seq > ${afterSeq.toString()}::int8`;
+    -- The bound is given to the postings too: the planner carries it into each store of the
+    -- view, which it would not derive from the join.
+    where e.platform_id = ${cut.platformId}::uuid and e.seq > ${afterSeq.toString()}::int8
+      and p.platform_id = ${cut.platformId}::uuid and p.entry_seq > ${afterSeq.toString()}::int8`;
 }
 
 /** Day closes, their balances and files, the year-end close and alerts. */
@@ -217,9 +220,10 @@ export class SqlEodStore {
       ), later as (
         select coalesce(sum(case when p.debit_account = a.num then p.amount else -p.amount end), 0) as net
         from ledger_entries e
-        join ledger_postings p on p.platform_id = e.platform_id and p.entry_seq = e.seq
+        join ledger_postings_all p on p.platform_id = e.platform_id and p.entry_seq = e.seq
         cross join account a
         where e.platform_id = ${cut.platformId}::uuid and e.seq > ${cut.lastSeq.toString()}::int8
+          and p.platform_id = ${cut.platformId}::uuid and p.entry_seq > ${cut.lastSeq.toString()}::int8
           and e.kind in ${postedKinds}
           and (p.debit_account = a.num or p.credit_account = a.num)
           and not (e.command like ${`${closeCommandPrefix}%`} and e.reference < ${reference})

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Kysely } from 'kysely';
+import type { Kysely, RawBuilder } from 'kysely';
 import assert from 'node:assert/strict';
 import type {
   Account,
@@ -66,6 +66,51 @@ export interface SqlLedgerStoreOptions {
   /** How the batch statement sends its arrays: set by the adapter (default: as text). */
   readonly arrays?: ArrayCodec;
 }
+
+/** One side of a posting: its account, the other side's, and the account's balances after. */
+interface Side {
+  readonly name: string;
+  readonly account: RawBuilder<unknown>;
+  readonly other: RawBuilder<unknown>;
+  readonly postedAfter: RawBuilder<unknown>;
+  readonly pendingAfter: RawBuilder<unknown>;
+}
+
+const sides: readonly Side[] = (['debit', 'credit'] as const).map((name) => {
+  const other = name === 'debit' ? 'credit' : 'debit';
+  return {
+    name,
+    account: sql.ref(`${name}_account`),
+    other: sql.ref(`${other}_account`),
+    postedAfter: sql.ref(`${name}_posted_after`),
+    pendingAfter: sql.ref(`${name}_pending_after`),
+  };
+});
+
+/**
+ * Where postings are stored (migration 0010): in the row of an entry with one posting, and in
+ * ledger_postings for the others. Readers of one account's postings in order ask each store
+ * apart, so that each walks its index in order (ledger_postings_all would sort).
+ */
+interface Stored {
+  readonly table: RawBuilder<unknown>;
+  readonly seq: RawBuilder<unknown>;
+  readonly idx: RawBuilder<unknown>;
+  /** The store's order of an account's postings, as its index keeps them, and its reverse. */
+  readonly order: RawBuilder<unknown>;
+  readonly reverse: RawBuilder<unknown>;
+}
+
+const storedPostings: readonly Stored[] = [
+  { table: sql.table('ledger_entries'), seq: sql.ref('seq'), idx: sql`0::int2`, order: sql`seq`, reverse: sql`seq desc` },
+  {
+    table: sql.table('ledger_postings'),
+    seq: sql.ref('entry_seq'),
+    idx: sql.ref('idx'),
+    order: sql`entry_seq, idx`,
+    reverse: sql`entry_seq desc, idx desc`,
+  },
+];
 
 function entryResultOf(result: CommandResult): EntryResult {
   assert.ok(result.entry !== undefined, 'an entry command answers with its entry');
@@ -234,24 +279,24 @@ export class SqlLedgerStore implements LedgerStore {
     const afterSeq = (page.after?.seq ?? 0n).toString();
     const afterIdx = page.after?.postingIndex ?? -1;
     const afterNum = (accounts.find((a) => a.id === page.after?.accountId)?.num ?? 0n).toString();
+    const limit = page.limit + 1;
+    const lines = (side: Side, stored: Stored) => sql`(
+      select ${stored.seq} as entry_seq, ${stored.idx} as idx, ${side.account} as num, ${side.other} as other,
+             ${side.name} as side, amount, pending_released, ${side.postedAfter} as posted_after,
+             ${side.pendingAfter} as pending_after
+      from ${stored.table}
+      where platform_id = ${platformId}::uuid and ${side.account} = any(${nums}::int8[])
+        and ${stored.seq} >= ${afterSeq}::int8 and (${stored.seq}, ${stored.idx}) >= (${afterSeq}::int8, ${afterIdx}::int2)
+      order by ${stored.order} limit ${limit})`;
     const { rows } = await sql<LineRow>`
       select l.entry_seq, l.idx, l.side, a.id as account_id, o.id as counterparty_id, l.amount, l.pending_released,
              l.posted_after, l.pending_after, e.id as entry_id, e.kind, e.command, e.reference,
              (extract(epoch from e.occurred_at) * 1000)::int8 as occurred_ms
       from (
-        (select entry_seq, idx, debit_account as num, credit_account as other, 'debit' as side, amount, pending_released,
-                debit_posted_after as posted_after, debit_pending_after as pending_after
-         from ledger_postings
-         where platform_id = ${platformId}::uuid and debit_account = any(${nums}::int8[])
-           and entry_seq >= ${afterSeq}::int8 and (entry_seq, idx) >= (${afterSeq}::int8, ${afterIdx}::int2)
-         order by entry_seq, idx limit ${page.limit + 1})
-        union all
-        (select entry_seq, idx, credit_account, debit_account, 'credit', amount, pending_released,
-                credit_posted_after, credit_pending_after
-         from ledger_postings
-         where platform_id = ${platformId}::uuid and credit_account = any(${nums}::int8[])
-           and entry_seq >= ${afterSeq}::int8 and (entry_seq, idx) >= (${afterSeq}::int8, ${afterIdx}::int2)
-         order by entry_seq, idx limit ${page.limit + 1})
+        ${sql.join(
+          sides.flatMap((side) => storedPostings.map((stored) => lines(side, stored))),
+          sql` union all `,
+        )}
       ) l
       join ledger_accounts a on a.platform_id = ${platformId}::uuid and a.num = l.num
       join ledger_accounts o on o.platform_id = ${platformId}::uuid and o.num = l.other
@@ -264,21 +309,19 @@ export class SqlLedgerStore implements LedgerStore {
   async balanceAt(platformId: Id, accountId: Id, seq: bigint): Promise<NetBalance> {
     const num = await this.accountNum(platformId, accountId);
     if (num === undefined) return { postedMinor: 0n, pendingMinor: 0n };
+    const last = (side: Side, stored: Stored) => sql`(
+      select debit_account, debit_posted_after, debit_pending_after, credit_posted_after, credit_pending_after,
+             ${stored.seq} as entry_seq, ${stored.idx} as idx
+      from ${stored.table}
+      where platform_id = ${platformId}::uuid and ${side.account} = ${num.toString()}::int8
+        and ${stored.seq} <= ${seq.toString()}::int8
+      order by ${stored.reverse} limit 1)`;
     const { rows } = await sql<BalanceRow>`
       select * from (
-        (select debit_account, debit_posted_after, debit_pending_after, credit_posted_after, credit_pending_after,
-                entry_seq, idx
-         from ledger_postings
-         where platform_id = ${platformId}::uuid and debit_account = ${num.toString()}::int8
-           and entry_seq <= ${seq.toString()}::int8
-         order by entry_seq desc, idx desc limit 1)
-        union all
-        (select debit_account, debit_posted_after, debit_pending_after, credit_posted_after, credit_pending_after,
-                entry_seq, idx
-         from ledger_postings
-         where platform_id = ${platformId}::uuid and credit_account = ${num.toString()}::int8
-           and entry_seq <= ${seq.toString()}::int8
-         order by entry_seq desc, idx desc limit 1)
+        ${sql.join(
+          sides.flatMap((side) => storedPostings.map((stored) => last(side, stored))),
+          sql` union all `,
+        )}
       ) p order by entry_seq desc, idx desc limit 1`.execute(this.db);
     const row = rows[0];
     if (row === undefined) return { postedMinor: 0n, pendingMinor: 0n };

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import type { RawBuilder } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.js';
 import { genesisHash, verifyChainSegment } from '../../src/ledger/index.js';
@@ -50,13 +51,19 @@ for (const adapter of ADAPTERS) {
 
     /** Someone with superuser rights switches the guards off and deletes an entry. */
     async function removeEntry(platformId: Id, seq: bigint): Promise<void> {
+      await unguarded('ledger_postings', sql`delete from ledger_postings where platform_id = ${platformId}::uuid and entry_seq = ${seq.toString()}::int8`);
+      await unguarded('ledger_entries', sql`delete from ledger_entries where platform_id = ${platformId}::uuid and seq = ${seq.toString()}::int8`);
+    }
+
+    /** Runs `statement` with the append-only guard of `table` switched off, as a superuser could. */
+    async function unguarded(table: 'ledger_entries' | 'ledger_postings', statement: RawBuilder<unknown>): Promise<void> {
       const db = store.kysely;
-      await sql`alter table ledger_postings disable trigger ledger_postings_append_only`.execute(db);
-      await sql`alter table ledger_entries disable trigger ledger_entries_append_only`.execute(db);
-      await sql`delete from ledger_postings where platform_id = ${platformId}::uuid and entry_seq = ${seq.toString()}::int8`.execute(db);
-      await sql`delete from ledger_entries where platform_id = ${platformId}::uuid and seq = ${seq.toString()}::int8`.execute(db);
-      await sql`alter table ledger_entries enable trigger ledger_entries_append_only`.execute(db);
-      await sql`alter table ledger_postings enable trigger ledger_postings_append_only`.execute(db);
+      await sql`alter table ${sql.table(table)} disable trigger ${sql.id(`${table}_append_only`)}`.execute(db);
+      try {
+        await statement.execute(db);
+      } finally {
+        await sql`alter table ${sql.table(table)} enable trigger ${sql.id(`${table}_append_only`)}`.execute(db);
+      }
     }
 
     async function balances(platformId: Id, ...ids: Id[]): Promise<bigint[]> {
@@ -408,11 +415,14 @@ for (const adapter of ADAPTERS) {
 
     describe('the journal is tamper-evident and append-only', () => {
       it('refuses updates, deletes and truncation of journal rows in the database itself', async () => {
-        const { platformId, bank, a } = await book();
+        const { platformId, bank, a, b } = await book();
+        // One posting, stored in its entry's row; two, stored in ledger_postings.
         await store.submit(platformId, transfer(bank, a, 9n));
+        await store.submit(platformId, posted([posting(bank, a, 1n), posting(bank, b, 2n)]));
         const db = store.kysely;
         const attempts = [
           sql`update ledger_entries set command = 'x' where platform_id = ${platformId}::uuid`,
+          sql`update ledger_entries set amount = 1 where platform_id = ${platformId}::uuid and seq = 1`,
           sql`delete from ledger_entries where platform_id = ${platformId}::uuid`,
           sql`update ledger_postings set amount = 1 where platform_id = ${platformId}::uuid`,
           sql`delete from ledger_postings where platform_id = ${platformId}::uuid`,
@@ -422,20 +432,28 @@ for (const adapter of ADAPTERS) {
         for (const attempt of attempts) {
           await expect(attempt.execute(db)).rejects.toThrow(/never updated or deleted/);
         }
-        expect(await balances(platformId, a)).toEqual([9n]);
+        expect(await balances(platformId, a, b)).toEqual([10n, 2n]);
       });
 
-      it('finds an edited entry when the chain is walked', async () => {
+      it('finds an edited entry when the chain is walked, wherever its postings are stored', async () => {
         const { platformId, bank, a, b } = await book();
         for (let i = 1n; i <= 5n; i++) await store.submit(platformId, transfer(bank, a, i));
-        await store.submit(platformId, transfer(a, b, 3n));
+        await store.submit(platformId, posted([posting(a, b, 3n), posting(bank, b, 1n)]));
         expect(await store.verifyChain(platformId)).toMatchObject({ ok: true, seq: 6n });
-        // Someone with superuser rights switches the guard off and edits an amount.
-        const db = store.kysely;
-        await sql`alter table ledger_postings disable trigger ledger_postings_append_only`.execute(db);
-        await sql`update ledger_postings set amount = 300 where platform_id = ${platformId}::uuid and entry_seq = 3`.execute(db);
-        await sql`alter table ledger_postings enable trigger ledger_postings_append_only`.execute(db);
+        // Someone with superuser rights switches the guard off and edits an amount: in the row
+        // of an entry with one posting,
+        const entryAmount = (amount: bigint) =>
+          sql`update ledger_entries set amount = ${amount.toString()}::int8 where platform_id = ${platformId}::uuid and seq = 3`;
+        await unguarded('ledger_entries', entryAmount(300n));
         expect(await store.verifyChain(platformId)).toMatchObject({ ok: false, brokenAtSeq: 3n });
+        await unguarded('ledger_entries', entryAmount(3n));
+        expect(await store.verifyChain(platformId)).toMatchObject({ ok: true, seq: 6n });
+        // or in ledger_postings, for an entry with several.
+        await unguarded(
+          'ledger_postings',
+          sql`update ledger_postings set amount = 2 where platform_id = ${platformId}::uuid and entry_seq = 6 and idx = 1`,
+        );
+        expect(await store.verifyChain(platformId)).toMatchObject({ ok: false, brokenAtSeq: 6n });
       });
 
       it('hashes free text, pending timeouts and every posting the way the core does', async () => {
@@ -462,10 +480,10 @@ for (const adapter of ADAPTERS) {
       it('reports the first broken entry of a journal walked in several runs at once', async () => {
         const { platformId, bank, a } = await book();
         for (let i = 1n; i <= 30n; i++) await store.submit(platformId, transfer(bank, a, i));
-        const db = store.kysely;
-        await sql`alter table ledger_postings disable trigger ledger_postings_append_only`.execute(db);
-        await sql`update ledger_postings set amount = amount + 1 where platform_id = ${platformId}::uuid and entry_seq in (11, 26)`.execute(db);
-        await sql`alter table ledger_postings enable trigger ledger_postings_append_only`.execute(db);
+        await unguarded(
+          'ledger_entries',
+          sql`update ledger_entries set amount = amount + 1 where platform_id = ${platformId}::uuid and seq in (11, 26)`,
+        );
         expect(await store.verifyChain(platformId)).toMatchObject({ ok: false, brokenAtSeq: 11n, seq: 10n, reason: 'stored hash does not match the entry' });
         // Walked on from entry 20 (as a later close would), the later edit is the first.
         const tenth = (await store.listEntries(platformId, { afterSeq: 19n, limit: 1 }))[0];
