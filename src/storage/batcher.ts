@@ -26,8 +26,10 @@ export class OverloadedError extends Error {
 
 interface Waiting<I, O> {
   readonly item: I;
-  readonly resolve: (value: O) => void;
+  /** Takes the batch's output for this item, or what `answer` makes of it. */
+  readonly resolve: (value: never) => void;
   readonly reject: (error: unknown) => void;
+  readonly answer: ((output: O) => unknown) | undefined;
 }
 
 interface KeyQueue<I, O> {
@@ -60,12 +62,18 @@ export class Batcher<I, O> {
     if (options.batchItemsMax < 1) throw new Error('batch size must be at least 1');
   }
 
-  submit(key: string, item: I): Promise<O> {
+  submit(key: string, item: I): Promise<O>;
+  /**
+   * The caller is answered `answer(output)`: computed as its batch answers, instead of by a
+   * `then` of the caller's, which would add a promise and a job per item.
+   */
+  submit<R>(key: string, item: I, answer: (output: O) => R): Promise<R>;
+  submit(key: string, item: I, answer?: (output: O) => unknown): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error('the batcher is closed'));
     const queue = this.queue(key);
     if (queue.waiting.length >= this.options.queueItemsMax) return Promise.reject(new OverloadedError(key));
-    return new Promise<O>((resolve, reject) => {
-      queue.waiting.push({ item, resolve, reject });
+    return new Promise((resolve, reject) => {
+      queue.waiting.push({ item, resolve, reject, answer });
       queue.weight += this.weight(item);
       this.schedule(key, queue);
     });
@@ -157,6 +165,18 @@ export class Batcher<I, O> {
   }
 }
 
+/** One caller's answer; an `answer` that throws rejects that caller alone. */
+function answerOne<I, O>(waiting: Waiting<I, O>, output: O): void {
+  if (waiting.answer === undefined) return (waiting.resolve as (value: O) => void)(output);
+  let value: unknown;
+  try {
+    value = waiting.answer(output);
+  } catch (error) {
+    return waiting.reject(error);
+  }
+  (waiting.resolve as (value: unknown) => void)(value);
+}
+
 /** Callers answered in one turn of the event loop. */
 const answerSliceCallers = 256;
 
@@ -169,7 +189,7 @@ const answerSliceCallers = 256;
 function answerInSlices<I, O>(batch: readonly Waiting<I, O>[], results: readonly O[], from: number): void {
   setImmediate(() => {
     const end = Math.min(batch.length, from + answerSliceCallers);
-    for (let i = from; i < end; i++) batch[i]?.resolve(results[i] as O);
+    for (let i = from; i < end; i++) answerOne(batch[i] as Waiting<I, O>, results[i] as O);
     if (end < batch.length) answerInSlices(batch, results, end);
   });
 }

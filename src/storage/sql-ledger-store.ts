@@ -199,9 +199,9 @@ export class SqlLedgerStore implements LedgerStore {
   }
 
   submit(platformId: Id, entry: EntryInput): Promise<EntryResult> {
-    // A plain `then`, not an async function: thousands of callers wait at once, and each
-    // async frame would live, and be copied by the collector, until its batch commits.
-    return this.batcher.submit(platformId, { entry }).then(entryResultOf);
+    // Not an async function: thousands of callers wait at once, and each async frame would
+    // live, and be copied by the collector, until its batch commits.
+    return this.batcher.submit(platformId, { entry }, entryResultOf);
   }
 
   submitMany(platformId: Id, entries: readonly EntryInput[]): Promise<EntryResult[]> {

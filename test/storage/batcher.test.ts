@@ -41,4 +41,18 @@ describe('group commit', () => {
     expect(await batcher.submit('book', 3)).toBe(3);
     await batcher.drain();
   });
+
+  it('answers a caller what its answer function makes of its output; one that throws refuses that caller alone', async () => {
+    const batcher = new Batcher<number, number>(async (_key, items) => items.map((x) => x * 10), options);
+    const answers = [
+      batcher.submit('book', 1),
+      batcher.submit('book', 2, (output) => `output ${output}`),
+      batcher.submit('book', 3, (output) => {
+        throw new Error(`no answer for ${output}`);
+      }),
+      batcher.submit('book', 4, (output) => output + 1),
+    ].map((p) => p.catch((error: unknown) => error));
+    expect(await Promise.all(answers)).toEqual([10, 'output 20', new Error('no answer for 30'), 41]);
+    await batcher.drain();
+  });
 });
