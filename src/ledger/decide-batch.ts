@@ -128,7 +128,8 @@ export class BatchDecider {
     let working = this.accounts.get(id);
     if (working === undefined) {
       const source = this.view.account(id);
-      assert.ok(source !== undefined, `account ${id} checked before use`);
+      // Not assert.ok(…, message): its message would be built for every account of the batch.
+      if (source === undefined) assert.fail(`account ${id} checked before use`);
       working = workingCopy(source);
       this.accounts.set(id, working);
     }

@@ -530,7 +530,8 @@ function writeStatement(
 ) {
   const num = (id: Id): bigint => {
     const found = nums.get(id);
-    assert.ok(found !== undefined, `the number of account ${id} is known`);
+    // Not assert.ok(…, message): its message would be built for every posting.
+    if (found === undefined) assert.fail(`the number of account ${id} is known`);
     return found;
   };
   // An entry with one posting (most entries) is one row with its posting (migration 0010);
@@ -636,26 +637,45 @@ function entryColumns(
   oneEach: boolean,
 ) {
   const entries = decision.entries;
+  const id: Id[] = [];
+  const kind: string[] = [];
+  const pendingId: (Id | null)[] = [];
+  const timeoutMs: (number | null)[] = [];
+  const command: string[] = [];
+  const reference: (string | null)[] = [];
+  const actor: (string | null)[] = [];
+  const postingCount: number[] = [];
+  const hashes: string[] = [];
+  // The posting of each entry that has one; null for the others.
+  const single: (Posting | null)[] = [];
   // The statement numbers entries from the head: they must follow it without a gap.
   let seq = base.seq;
   for (const entry of entries) {
-    assert.equal(entry.seq, ++seq, 'entries follow the head in order');
-    assert.equal(entry.hash.length, 64, 'a hash is 32 bytes in hex');
+    if (entry.seq !== ++seq) assert.fail('entries follow the head in order');
+    if (entry.hash.length !== 64) assert.fail('a hash is 32 bytes in hex');
+    id.push(entry.id);
+    kind.push(entry.kind);
+    pendingId.push(entry.pendingId);
+    timeoutMs.push(entry.timeoutAtMs);
+    command.push(entry.command);
+    reference.push(entry.reference);
+    actor.push(entry.actor);
+    postingCount.push(entry.postings.length);
+    hashes.push(entry.hash);
+    single.push(entry.postings.length === 1 ? (entry.postings[0] as Posting) : null);
   }
-  // The posting of each entry that has one; null for the others.
-  const single = entries.map((x) => (x.postings.length === 1 ? (x.postings[0] as Posting) : null));
   return {
-    id: arrays.uuid(entries.map((x) => x.id)),
-    kind: arrays.text(entries.map((x) => x.kind)),
-    pendingId: unlessAll(entries.map((x) => x.pendingId), null, arrays.uuid),
-    timeoutMs: unlessAll(entries.map((x) => x.timeoutAtMs), null, arrays.int8),
-    command: arrays.text(entries.map((x) => x.command)),
-    reference: unlessAll(entries.map((x) => x.reference), null, arrays.text),
-    actor: unlessAll(entries.map((x) => x.actor), null, arrays.text),
+    id: arrays.uuid(id),
+    kind: arrays.text(kind),
+    pendingId: unlessAll(pendingId, null, arrays.uuid),
+    timeoutMs: unlessAll(timeoutMs, null, arrays.int8),
+    command: arrays.text(command),
+    reference: unlessAll(reference, null, arrays.text),
+    actor: unlessAll(actor, null, arrays.text),
     // Read through coalesce(…, 1) by the statement.
-    postingCount: arrays.int2(oneEach ? [] : entries.map((x) => x.postings.length)),
+    postingCount: arrays.int2(oneEach ? [] : postingCount),
     // One text of 64 hex digits per entry: a single value to read instead of an array.
-    hashes: entries.map((x) => x.hash).join(''),
+    hashes: hashes.join(''),
     ...postingArrays(arrays, single, num),
   };
 }
@@ -682,18 +702,43 @@ function postingColumns(arrays: ArrayCodec, decision: BatchDecision, num: (id: I
  * when every value is zero.
  */
 function postingArrays(arrays: ArrayCodec, postings: readonly (Posting | null)[], num: (id: Id) => bigint) {
-  const column = <T>(value: (posting: Posting) => T): (T | null)[] => postings.map((x) => (x === null ? null : value(x)));
-  const zeroUnlessAny = (values: (bigint | null)[]): unknown =>
-    values.some((x) => x !== null && x !== 0n) ? arrays.int8(values) : arrays.int8([]);
+  const debit: (bigint | null)[] = [];
+  const credit: (bigint | null)[] = [];
+  const amount: (bigint | null)[] = [];
+  const released: (bigint | null)[] = [];
+  const debitPosted: (bigint | null)[] = [];
+  const debitPending: (bigint | null)[] = [];
+  const creditPosted: (bigint | null)[] = [];
+  const creditPending: (bigint | null)[] = [];
+  let pendingOrReleased = false;
+  for (const x of postings) {
+    if (x === null) {
+      for (const column of [debit, credit, amount, released, debitPosted, debitPending, creditPosted, creditPending]) column.push(null);
+      continue;
+    }
+    debit.push(num(x.debitAccountId));
+    credit.push(num(x.creditAccountId));
+    amount.push(x.amountMinor);
+    released.push(x.pendingReleasedMinor);
+    debitPosted.push(x.debitPostedAfterMinor);
+    debitPending.push(x.debitPendingAfterMinor);
+    creditPosted.push(x.creditPostedAfterMinor);
+    creditPending.push(x.creditPendingAfterMinor);
+    if (x.pendingReleasedMinor !== 0n || x.debitPendingAfterMinor !== 0n || x.creditPendingAfterMinor !== 0n) {
+      pendingOrReleased = true;
+    }
+  }
+  // All three are sent when any is not zero: only batches with pending money pay for them.
+  const zeroUnlessAny = (values: (bigint | null)[]): unknown => arrays.int8(pendingOrReleased ? values : []);
   return {
-    debit: arrays.int8(column((x) => num(x.debitAccountId))),
-    credit: arrays.int8(column((x) => num(x.creditAccountId))),
-    amount: arrays.int8(column((x) => x.amountMinor)),
-    released: zeroUnlessAny(column((x) => x.pendingReleasedMinor)),
-    debitPosted: arrays.int8(column((x) => x.debitPostedAfterMinor)),
-    debitPending: zeroUnlessAny(column((x) => x.debitPendingAfterMinor)),
-    creditPosted: arrays.int8(column((x) => x.creditPostedAfterMinor)),
-    creditPending: zeroUnlessAny(column((x) => x.creditPendingAfterMinor)),
+    debit: arrays.int8(debit),
+    credit: arrays.int8(credit),
+    amount: arrays.int8(amount),
+    released: zeroUnlessAny(released),
+    debitPosted: arrays.int8(debitPosted),
+    debitPending: zeroUnlessAny(debitPending),
+    creditPosted: arrays.int8(creditPosted),
+    creditPending: zeroUnlessAny(creditPending),
   };
 }
 
