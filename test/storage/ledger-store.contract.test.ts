@@ -477,6 +477,43 @@ for (const adapter of ADAPTERS) {
         expect(verifyChainSegment(0n, genesisHash, entries)).toEqual({ ok: true, brokenAtSeq: null, reason: null, seq: 11n, hash: head?.hash });
       });
 
+      it('reads entries written before migration 0010, their one posting in ledger_postings, as it reads new ones', async () => {
+        const { platformId, bank, a, b, c } = await book();
+        for (let i = 1n; i <= 6n; i++) await store.submit(platformId, transfer(bank, i % 2n === 0n ? a : b, i));
+        await store.submit(platformId, posted([posting(a, c, 2n), posting(b, c, 1n)]));
+        await store.submit(platformId, transfer(a, b, 1n));
+        const read = async () => ({
+          entries: await store.listEntries(platformId, { afterSeq: 0n, limit: 100 }),
+          lines: await store.listLines(platformId, [a, b, c], { limit: 100 }),
+          firstLines: await store.listAccountLines(platformId, a, { limit: 2 }),
+          balances: await Promise.all([2n, 5n, 7n, 8n].map((seq) => store.balanceAt(platformId, a, seq))),
+          chain: await store.verifyChain(platformId),
+        });
+        const before = await read();
+        expect(before.chain).toMatchObject({ ok: true, seq: 8n });
+        // Entries 2 to 5 as the writer before migration 0010 stored them: the posting in its
+        // own row of ledger_postings, none in the entry's row.
+        const db = store.kysely;
+        await sql`
+          insert into ledger_postings (platform_id, entry_seq, idx, debit_account, credit_account, amount, pending_released,
+                                       debit_posted_after, debit_pending_after, credit_posted_after, credit_pending_after)
+          select platform_id, seq, 0, debit_account, credit_account, amount, pending_released,
+                 debit_posted_after, debit_pending_after, credit_posted_after, credit_pending_after
+          from ledger_entries where platform_id = ${platformId}::uuid and seq between 2 and 5`.execute(db);
+        await unguarded(
+          'ledger_entries',
+          sql`update ledger_entries
+              set debit_account = null, credit_account = null, amount = null, pending_released = null,
+                  debit_posted_after = null, debit_pending_after = null, credit_posted_after = null, credit_pending_after = null
+              where platform_id = ${platformId}::uuid and seq between 2 and 5`,
+        );
+        expect(await read()).toEqual(before);
+        // New entries go on from them, in their entries' rows.
+        await store.submit(platformId, transfer(bank, a, 5n));
+        expect(await store.verifyChain(platformId)).toMatchObject({ ok: true, seq: 9n });
+        expect((await store.listAccountLines(platformId, a, { limit: 100 })).map((line) => line.seq)).toEqual([2n, 4n, 6n, 7n, 8n, 9n]);
+      });
+
       it('reports the first broken entry of a journal walked in several runs at once', async () => {
         const { platformId, bank, a } = await book();
         for (let i = 1n; i <= 30n; i++) await store.submit(platformId, transfer(bank, a, i));
