@@ -44,8 +44,9 @@ export function derivedId(name: string): string {
 
 /**
  * The 16 bytes at `at` as a UUID string, with the version nibble and the RFC 9562 variant
- * set in place. Written into bytes and read once: a string built by concatenation is a tree of pieces that
- * every later reader (a map lookup, a check, the hash) would first have to copy flat.
+ * set in place. Written into bytes and read once: a string built by concatenation is a tree
+ * of pieces that every later reader (a map lookup, a check, the hash) would first have to
+ * copy flat.
  */
 function formatUuid(bytes: Uint8Array, at: number, version: number): string {
   bytes[at + 6] = version | ((bytes[at + 6] ?? 0) & 0x0f);

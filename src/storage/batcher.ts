@@ -27,7 +27,7 @@ export class OverloadedError extends Error {
 interface Waiting<I, O> {
   readonly item: I;
   /** Takes the batch's output for this item, or what `answer` makes of it. */
-  readonly resolve: (value: never) => void;
+  readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
   readonly answer: ((output: O) => unknown) | undefined;
 }
@@ -167,14 +167,14 @@ export class Batcher<I, O> {
 
 /** One caller's answer; an `answer` that throws rejects that caller alone. */
 function answerOne<I, O>(waiting: Waiting<I, O>, output: O): void {
-  if (waiting.answer === undefined) return (waiting.resolve as (value: O) => void)(output);
+  if (waiting.answer === undefined) return waiting.resolve(output);
   let value: unknown;
   try {
     value = waiting.answer(output);
   } catch (error) {
     return waiting.reject(error);
   }
-  (waiting.resolve as (value: unknown) => void)(value);
+  waiting.resolve(value);
 }
 
 /** Callers answered in one turn of the event loop. */

@@ -535,10 +535,8 @@ function writeStatement(
     return found;
   };
   // An entry with one posting (most entries) is one row with its posting (migration 0010);
-  // the postings of the others go to ledger_postings. When every entry has one posting (most
-  // batches), the entries' posting counts are not sent.
-  const oneEach = decision.entries.every((entry) => entry.postings.length === 1);
-  const e = entryColumns(arrays, base, decision, num, oneEach);
+  // the postings of the others go to ledger_postings.
+  const e = entryColumns(arrays, base, decision, num);
   const p = postingColumns(arrays, decision, num);
   const a = accountColumns(arrays, decision.accounts, num);
   const opened = decision.pendingsOpened;
@@ -546,7 +544,6 @@ function writeStatement(
   const head = decision.head;
   const occurredAt = new Date(head.lastOccurredAtMs).toISOString();
   const decided = sql`exists (select from decided_on)`;
-  const entryIds: readonly Id[] = decision.entries.map((entry) => entry.id);
   const query = sql<{ inserted: number; version: bigint | null }>`
     with decided_on as (
       select from ledger_books
@@ -626,7 +623,7 @@ function writeStatement(
       returning version
     )
     select (select count(*) from new_entries)::int4 as inserted, (select version from book) as version`;
-  return { query, entryIds };
+  return { query, entryIds: e.ids };
 }
 
 function entryColumns(
@@ -634,7 +631,6 @@ function entryColumns(
   base: BookHead,
   decision: BatchDecision,
   num: (id: Id) => bigint,
-  oneEach: boolean,
 ) {
   const entries = decision.entries;
   const id: Id[] = [];
@@ -648,6 +644,7 @@ function entryColumns(
   const hashes: string[] = [];
   // The posting of each entry that has one; null for the others.
   const single: (Posting | null)[] = [];
+  let oneEach = true;
   // The statement numbers entries from the head: they must follow it without a gap.
   let seq = base.seq;
   for (const entry of entries) {
@@ -663,8 +660,11 @@ function entryColumns(
     postingCount.push(entry.postings.length);
     hashes.push(entry.hash);
     single.push(entry.postings.length === 1 ? (entry.postings[0] as Posting) : null);
+    if (entry.postings.length !== 1) oneEach = false;
   }
   return {
+    // The ids themselves: a stored one fails the statement, and the batch is decided again.
+    ids: id as readonly Id[],
     id: arrays.uuid(id),
     kind: arrays.text(kind),
     pendingId: unlessAll(pendingId, null, arrays.uuid),
@@ -672,7 +672,8 @@ function entryColumns(
     command: arrays.text(command),
     reference: unlessAll(reference, null, arrays.text),
     actor: unlessAll(actor, null, arrays.text),
-    // Read through coalesce(…, 1) by the statement.
+    // Read through coalesce(…, 1) by the statement: not sent when every entry has one
+    // posting (most batches).
     postingCount: arrays.int2(oneEach ? [] : postingCount),
     // One text of 64 hex digits per entry: a single value to read instead of an array.
     hashes: hashes.join(''),
@@ -710,7 +711,6 @@ function postingArrays(arrays: ArrayCodec, postings: readonly (Posting | null)[]
   const debitPending: (bigint | null)[] = [];
   const creditPosted: (bigint | null)[] = [];
   const creditPending: (bigint | null)[] = [];
-  let pendingOrReleased = false;
   for (const x of postings) {
     if (x === null) {
       for (const column of [debit, credit, amount, released, debitPosted, debitPending, creditPosted, creditPending]) column.push(null);
@@ -724,21 +724,16 @@ function postingArrays(arrays: ArrayCodec, postings: readonly (Posting | null)[]
     debitPending.push(x.debitPendingAfterMinor);
     creditPosted.push(x.creditPostedAfterMinor);
     creditPending.push(x.creditPendingAfterMinor);
-    if (x.pendingReleasedMinor !== 0n || x.debitPendingAfterMinor !== 0n || x.creditPendingAfterMinor !== 0n) {
-      pendingOrReleased = true;
-    }
   }
-  // All three are sent when any is not zero: only batches with pending money pay for them.
-  const zeroUnlessAny = (values: (bigint | null)[]): unknown => arrays.int8(pendingOrReleased ? values : []);
   return {
     debit: arrays.int8(debit),
     credit: arrays.int8(credit),
     amount: arrays.int8(amount),
-    released: zeroUnlessAny(released),
+    released: unlessAll(released, 0n, arrays.int8),
     debitPosted: arrays.int8(debitPosted),
-    debitPending: zeroUnlessAny(debitPending),
+    debitPending: unlessAll(debitPending, 0n, arrays.int8),
     creditPosted: arrays.int8(creditPosted),
-    creditPending: zeroUnlessAny(creditPending),
+    creditPending: unlessAll(creditPending, 0n, arrays.int8),
   };
 }
 

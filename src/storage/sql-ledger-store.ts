@@ -112,6 +112,14 @@ const storedPostings: readonly Stored[] = [
   },
 ];
 
+/** One query per side of a posting and per store, as one union. */
+function everySideAndStore(query: (side: Side, stored: Stored) => RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql.join(
+    sides.flatMap((side) => storedPostings.map((stored) => query(side, stored))),
+    sql` union all `,
+  );
+}
+
 function entryResultOf(result: CommandResult): EntryResult {
   assert.ok(result.entry !== undefined, 'an entry command answers with its entry');
   return result.entry;
@@ -292,12 +300,7 @@ export class SqlLedgerStore implements LedgerStore {
       select l.entry_seq, l.idx, l.side, a.id as account_id, o.id as counterparty_id, l.amount, l.pending_released,
              l.posted_after, l.pending_after, e.id as entry_id, e.kind, e.command, e.reference,
              (extract(epoch from e.occurred_at) * 1000)::int8 as occurred_ms
-      from (
-        ${sql.join(
-          sides.flatMap((side) => storedPostings.map((stored) => lines(side, stored))),
-          sql` union all `,
-        )}
-      ) l
+      from (${everySideAndStore(lines)}) l
       join ledger_accounts a on a.platform_id = ${platformId}::uuid and a.num = l.num
       join ledger_accounts o on o.platform_id = ${platformId}::uuid and o.num = l.other
       join ledger_entries e on e.platform_id = ${platformId}::uuid and e.seq = l.entry_seq
@@ -317,12 +320,7 @@ export class SqlLedgerStore implements LedgerStore {
         and ${stored.seq} <= ${seq.toString()}::int8
       order by ${stored.reverse} limit 1)`;
     const { rows } = await sql<BalanceRow>`
-      select * from (
-        ${sql.join(
-          sides.flatMap((side) => storedPostings.map((stored) => last(side, stored))),
-          sql` union all `,
-        )}
-      ) p order by entry_seq desc, idx desc limit 1`.execute(this.db);
+      select * from (${everySideAndStore(last)}) p order by entry_seq desc, idx desc limit 1`.execute(this.db);
     const row = rows[0];
     if (row === undefined) return { postedMinor: 0n, pendingMinor: 0n };
     return row.debit_account === num
