@@ -48,13 +48,13 @@ export function applyNewMoney(
   amount: bigint,
   reserve: boolean,
 ): EntryErrorCode | null {
-  const max = limits.balanceMinorMax;
-  const debitsPending = debit.debitsPendingMinor + (reserve ? amount : 0n);
-  const debitsPosted = debit.debitsPostedMinor + (reserve ? 0n : amount);
-  const creditsPending = credit.creditsPendingMinor + (reserve ? amount : 0n);
-  const creditsPosted = credit.creditsPostedMinor + (reserve ? 0n : amount);
-  if (debitsPending > max || debitsPosted > max || debitsPending + debitsPosted > max) return 'overflows_debits';
-  if (creditsPending > max || creditsPosted > max || creditsPending + creditsPosted > max) return 'overflows_credits';
+  // Only the sums that change are computed: every bigint result is a new object.
+  const debitsPending = reserve ? debit.debitsPendingMinor + amount : debit.debitsPendingMinor;
+  const debitsPosted = reserve ? debit.debitsPostedMinor : debit.debitsPostedMinor + amount;
+  const creditsPending = reserve ? credit.creditsPendingMinor + amount : credit.creditsPendingMinor;
+  const creditsPosted = reserve ? credit.creditsPostedMinor : credit.creditsPostedMinor + amount;
+  if (overflows(debitsPending, debitsPosted)) return 'overflows_debits';
+  if (overflows(creditsPending, creditsPosted)) return 'overflows_credits';
   // Reserved debits count against the limit at once; reserved credits do not count until posted.
   if (debit.account.flags.debitsMustNotExceedCredits && debitsPending + debitsPosted > debit.creditsPostedMinor) {
     return 'exceeds_credits';
@@ -67,6 +67,15 @@ export function applyNewMoney(
   credit.creditsPendingMinor = creditsPending;
   credit.creditsPostedMinor = creditsPosted;
   return null;
+}
+
+const halfMax = limits.balanceMinorMax / 2n;
+
+/** Whether either side, or both together, exceed the largest balance (summed only when near it). */
+function overflows(pending: bigint, posted: bigint): boolean {
+  if (pending <= halfMax && posted <= halfMax) return false;
+  const max = limits.balanceMinorMax;
+  return pending > max || posted > max || pending + posted > max;
 }
 
 /**

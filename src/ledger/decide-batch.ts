@@ -140,14 +140,14 @@ export class BatchDecider {
     const refusal = checkAccounts(input.postings, this.account, false);
     if (refusal !== null) return refusal;
     const reserve = input.kind === 'pending';
-    const undo = new Undo(input.postings.length > 1);
+    const undo = Undo.for(input.postings.length);
     const postings: Posting[] = [];
     for (const posting of input.postings) {
       const debit = this.working(posting.debitAccountId);
       const credit = this.working(posting.creditAccountId);
-      undo.remember(debit, credit);
+      undo?.remember(debit, credit);
       const code = applyNewMoney(debit, credit, posting.amountMinor, reserve);
-      if (code !== null) return undo.restore(code);
+      if (code !== null) return undo === null ? code : undo.restore(code);
       postings.push(written(posting, posting.amountMinor, 0n, debit, credit));
     }
     const timeoutSeconds = input.timeoutSeconds ?? 0;
@@ -172,15 +172,15 @@ export class BatchDecider {
     assert.ok(typeof pending === 'object');
     const amounts = postedAmounts(input, pending);
     if (typeof amounts === 'string') return amounts;
-    const undo = new Undo(pending.postings.length > 1);
+    const undo = Undo.for(pending.postings.length);
     const postings: Posting[] = [];
     for (const [index, reserved] of pending.postings.entries()) {
       const posted = amounts[index] ?? 0n;
       const debit = this.working(reserved.debitAccountId);
       const credit = this.working(reserved.creditAccountId);
-      undo.remember(debit, credit);
+      undo?.remember(debit, credit);
       const code = applyResolution(debit, credit, reserved.amountMinor, posted);
-      if (code !== null) return undo.restore(code);
+      if (code !== null) return undo === null ? code : undo.restore(code);
       postings.push(written(reserved, posted, reserved.amountMinor, debit, credit));
     }
     const entry = this.append(input, postings, null);
@@ -284,18 +284,23 @@ function written(
 
 /**
  * Balances to put back when a later posting of the same entry is refused: an entry applies
- * whole or not at all. A single posting is checked before it changes anything.
+ * whole or not at all. A single posting is checked before it changes anything, so an entry
+ * of one posting (most entries) needs none.
  */
 class Undo {
   private readonly saved: [WorkingAccount, bigint, bigint, bigint, bigint][] = [];
 
-  constructor(private readonly needed: boolean) {}
+  static for(postings: number): Undo | null {
+    return postings > 1 ? new Undo() : null;
+  }
 
   remember(debit: WorkingAccount, credit: WorkingAccount): void {
-    if (!this.needed) return;
-    for (const a of [debit, credit]) {
-      this.saved.push([a, a.debitsPendingMinor, a.debitsPostedMinor, a.creditsPendingMinor, a.creditsPostedMinor]);
-    }
+    this.save(debit);
+    this.save(credit);
+  }
+
+  private save(a: WorkingAccount): void {
+    this.saved.push([a, a.debitsPendingMinor, a.debitsPostedMinor, a.creditsPendingMinor, a.creditsPostedMinor]);
   }
 
   restore(code: EntryErrorCode): EntryErrorCode {

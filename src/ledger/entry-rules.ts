@@ -154,19 +154,25 @@ export function checkAccounts(
   account: (id: string) => Account | undefined,
   allowClosed: boolean,
 ): EntryErrorCode | null {
-  // Debit and credit of each posting in turn: even places debits, odd places credits.
-  const named: Account[] = [];
-  for (const posting of postings) {
+  // Debit and credit of each posting in turn. A lookup that fails comes first; then the
+  // first closed account, in the same order; then the currencies. No array or closure: this
+  // runs for every entry of every batch.
+  let closed: EntryErrorCode | null = null;
+  let currency: string | null = null;
+  let mixed = false;
+  for (let i = 0; i < postings.length; i++) {
+    const posting = postings[i] as PostingInput;
     const debit = account(posting.debitAccountId);
     if (debit === undefined) return 'debit_account_not_found';
     const credit = account(posting.creditAccountId);
     if (credit === undefined) return 'credit_account_not_found';
-    named.push(debit, credit);
+    if (closed === null && !allowClosed) {
+      if (debit.closed) closed = 'debit_account_closed';
+      else if (credit.closed) closed = 'credit_account_closed';
+    }
+    currency ??= debit.currency;
+    if (debit.currency !== currency || credit.currency !== currency) mixed = true;
   }
-  if (!allowClosed) {
-    const closedAt = named.findIndex((a) => a.closed);
-    if (closedAt >= 0) return closedAt % 2 === 0 ? 'debit_account_closed' : 'credit_account_closed';
-  }
-  const currency = named[0]?.currency;
-  return named.every((a) => a.currency === currency) ? null : 'currency_mismatch';
+  if (closed !== null) return closed;
+  return mixed ? 'currency_mismatch' : null;
 }

@@ -209,7 +209,8 @@ export class LedgerBatchWriter {
     const decider = new BatchDecider(platformId, base, view, this.clock.nowMs());
     for (let start = 0; start < inputs.length; start += decideSliceEntries) {
       if (start > 0) await yieldToIo();
-      for (const input of inputs.slice(start, start + decideSliceEntries)) decider.decide(input);
+      const end = Math.min(inputs.length, start + decideSliceEntries);
+      for (let i = start; i < end; i++) decider.decide(inputs[i] as EntryInput);
     }
     const decision = decider.finish();
     await yieldToIo();
@@ -633,33 +634,36 @@ function entryColumns(
   num: (id: Id) => bigint,
 ) {
   const entries = decision.entries;
-  const id: Id[] = [];
-  const kind: string[] = [];
-  const pendingId: (Id | null)[] = [];
-  const timeoutMs: (number | null)[] = [];
-  const command: string[] = [];
-  const reference: (string | null)[] = [];
-  const actor: (string | null)[] = [];
-  const postingCount: number[] = [];
-  const hashes: string[] = [];
+  const count = entries.length;
+  // Sized up front and filled by index: arrays grown by push left their smaller copies behind.
+  const id = new Array<Id>(count);
+  const kind = new Array<string>(count);
+  const pendingId = new Array<Id | null>(count);
+  const timeoutMs = new Array<number | null>(count);
+  const command = new Array<string>(count);
+  const reference = new Array<string | null>(count);
+  const actor = new Array<string | null>(count);
+  const postingCount = new Array<number>(count);
+  const hashes = new Array<string>(count);
   // The posting of each entry that has one; null for the others.
-  const single: (Posting | null)[] = [];
+  const single = new Array<Posting | null>(count);
   let oneEach = true;
   // The statement numbers entries from the head: they must follow it without a gap.
   let seq = base.seq;
-  for (const entry of entries) {
+  for (let i = 0; i < count; i++) {
+    const entry = entries[i] as Entry;
     if (entry.seq !== ++seq) assert.fail('entries follow the head in order');
     if (entry.hash.length !== 64) assert.fail('a hash is 32 bytes in hex');
-    id.push(entry.id);
-    kind.push(entry.kind);
-    pendingId.push(entry.pendingId);
-    timeoutMs.push(entry.timeoutAtMs);
-    command.push(entry.command);
-    reference.push(entry.reference);
-    actor.push(entry.actor);
-    postingCount.push(entry.postings.length);
-    hashes.push(entry.hash);
-    single.push(entry.postings.length === 1 ? (entry.postings[0] as Posting) : null);
+    id[i] = entry.id;
+    kind[i] = entry.kind;
+    pendingId[i] = entry.pendingId;
+    timeoutMs[i] = entry.timeoutAtMs;
+    command[i] = entry.command;
+    reference[i] = entry.reference;
+    actor[i] = entry.actor;
+    postingCount[i] = entry.postings.length;
+    hashes[i] = entry.hash;
+    single[i] = entry.postings.length === 1 ? (entry.postings[0] as Posting) : null;
     if (entry.postings.length !== 1) oneEach = false;
   }
   return {
@@ -703,27 +707,30 @@ function postingColumns(arrays: ArrayCodec, decision: BatchDecision, num: (id: I
  * when every value is zero.
  */
 function postingArrays(arrays: ArrayCodec, postings: readonly (Posting | null)[], num: (id: Id) => bigint) {
-  const debit: (bigint | null)[] = [];
-  const credit: (bigint | null)[] = [];
-  const amount: (bigint | null)[] = [];
-  const released: (bigint | null)[] = [];
-  const debitPosted: (bigint | null)[] = [];
-  const debitPending: (bigint | null)[] = [];
-  const creditPosted: (bigint | null)[] = [];
-  const creditPending: (bigint | null)[] = [];
-  for (const x of postings) {
+  const count = postings.length;
+  const debit = new Array<bigint | null>(count);
+  const credit = new Array<bigint | null>(count);
+  const amount = new Array<bigint | null>(count);
+  const released = new Array<bigint | null>(count);
+  const debitPosted = new Array<bigint | null>(count);
+  const debitPending = new Array<bigint | null>(count);
+  const creditPosted = new Array<bigint | null>(count);
+  const creditPending = new Array<bigint | null>(count);
+  for (let i = 0; i < count; i++) {
+    const x = postings[i] as Posting | null;
     if (x === null) {
-      for (const column of [debit, credit, amount, released, debitPosted, debitPending, creditPosted, creditPending]) column.push(null);
+      debit[i] = credit[i] = amount[i] = released[i] = null;
+      debitPosted[i] = debitPending[i] = creditPosted[i] = creditPending[i] = null;
       continue;
     }
-    debit.push(num(x.debitAccountId));
-    credit.push(num(x.creditAccountId));
-    amount.push(x.amountMinor);
-    released.push(x.pendingReleasedMinor);
-    debitPosted.push(x.debitPostedAfterMinor);
-    debitPending.push(x.debitPendingAfterMinor);
-    creditPosted.push(x.creditPostedAfterMinor);
-    creditPending.push(x.creditPendingAfterMinor);
+    debit[i] = num(x.debitAccountId);
+    credit[i] = num(x.creditAccountId);
+    amount[i] = x.amountMinor;
+    released[i] = x.pendingReleasedMinor;
+    debitPosted[i] = x.debitPostedAfterMinor;
+    debitPending[i] = x.debitPendingAfterMinor;
+    creditPosted[i] = x.creditPostedAfterMinor;
+    creditPending[i] = x.creditPendingAfterMinor;
   }
   return {
     debit: arrays.int8(debit),

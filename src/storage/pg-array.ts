@@ -33,7 +33,7 @@ export function textArray(values: readonly (string | null)[]): string {
  * columns of a batch of plain transfers, say).
  */
 export function unlessAll<T>(values: readonly T[], absent: T, encode: (values: readonly T[]) => unknown): unknown {
-  for (const value of values) if (value !== absent) return encode(values);
+  for (let i = 0; i < values.length; i++) if (values[i] !== absent) return encode(values);
   return encode([]);
 }
 
