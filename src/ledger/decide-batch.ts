@@ -147,7 +147,7 @@ export class BatchDecider {
       const credit = this.working(posting.creditAccountId);
       undo?.remember(debit, credit);
       const code = applyNewMoney(debit, credit, posting.amountMinor, reserve);
-      if (code !== null) return undo === null ? code : undo.restore(code);
+      if (code !== null) return undo?.restore(code) ?? code;
       postings.push(written(posting, posting.amountMinor, 0n, debit, credit));
     }
     const timeoutSeconds = input.timeoutSeconds ?? 0;
@@ -180,7 +180,7 @@ export class BatchDecider {
       const credit = this.working(reserved.creditAccountId);
       undo?.remember(debit, credit);
       const code = applyResolution(debit, credit, reserved.amountMinor, posted);
-      if (code !== null) return undo === null ? code : undo.restore(code);
+      if (code !== null) return undo?.restore(code) ?? code;
       postings.push(written(reserved, posted, reserved.amountMinor, debit, credit));
     }
     const entry = this.append(input, postings, null);

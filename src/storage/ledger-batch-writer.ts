@@ -663,8 +663,9 @@ function entryColumns(
     actor[i] = entry.actor;
     postingCount[i] = entry.postings.length;
     hashes[i] = entry.hash;
-    single[i] = entry.postings.length === 1 ? (entry.postings[0] as Posting) : null;
-    if (entry.postings.length !== 1) oneEach = false;
+    const one = entry.postings.length === 1;
+    single[i] = one ? (entry.postings[0] as Posting) : null;
+    oneEach &&= one;
   }
   return {
     // The ids themselves: a stored one fails the statement, and the batch is decided again.
